@@ -1,0 +1,1 @@
+"""A reproducible MNIST pipeline: shared code imported by the stage scripts in ``stages/``."""

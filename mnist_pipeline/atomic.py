@@ -1,0 +1,89 @@
+"""Atomic writes: an output is either the previous one, or the complete new one.
+
+DVC caches whatever a stage leaves behind when it exits 0, and a stage can be
+killed at any moment, so every output is built under a temporary name in the
+destination folder and renamed into place only once it is complete.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``destination``; move it into place on success.
+
+    On any exception the temporary file or folder is removed and the previous
+    ``destination`` (if any) is left untouched.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+    )
+    if directory:
+        temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs are not
+    else:
+        temporary.rmdir()
+    try:
+        yield temporary
+        _replace(temporary, destination)
+    finally:
+        _remove(temporary)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _replace(source: Path, destination: Path) -> None:
+    """Rename ``source`` over ``destination``; a folder cannot be renamed over, so swap it."""
+    if destination.is_dir() and not destination.is_symlink():
+        retired = destination.with_name(f".{destination.name}.old")
+        _remove(retired)
+        destination.rename(retired)
+        source.rename(destination)
+        _remove(retired)
+    else:
+        source.replace(destination)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, data: object) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    # np.savez appends ".npz" to a name without it; a file object keeps our name.
+    with atomic_path(path) as temporary, temporary.open("wb") as file:
+        np.savez(file, **arrays)
+
+
+def sha256_of_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        while chunk := file.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

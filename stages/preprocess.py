@@ -1,0 +1,37 @@
+"""Stage preprocess: scale pixels to [0, 1] and split off a stratified validation set."""
+
+import argparse
+from pathlib import Path
+
+from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.dataset import RawData, Split, check_raw, split_path, stratified_split, to_model_input
+from mnist_pipeline.errors import run_command
+from mnist_pipeline.params import load_params
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--raw", type=Path, required=True, help="raw MNIST .npz")
+    parser.add_argument("--out", type=Path, required=True, help="folder for train/val/test.npz")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    raw = RawData.load(args.raw)
+    check_raw(raw)
+    train, val = stratified_split(
+        raw.y_train, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
+    )
+    splits = {
+        "train": Split(to_model_input(raw.x_train[train]), raw.y_train[train]),
+        "val": Split(to_model_input(raw.x_train[val]), raw.y_train[val]),
+        "test": Split(to_model_input(raw.x_test), raw.y_test),  # never seen by training
+    }
+    with atomic_path(args.out, directory=True) as folder:
+        for name, split in splits.items():
+            split.save(split_path(folder, name))
+    print(", ".join(f"{name}: {len(split.y)} images" for name, split in splits.items()))
+
+
+if __name__ == "__main__":
+    run_command(main)
