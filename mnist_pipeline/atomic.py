@@ -26,8 +26,12 @@ def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> I
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the suffix: some writers (Keras) choose the format by it.
     temporary = Path(
-        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+        tempfile.mkdtemp(
+            prefix=f".{destination.stem}.", suffix=f".tmp{destination.suffix}",
+            dir=destination.parent,
+        )
     )
     if directory:
         temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs are not

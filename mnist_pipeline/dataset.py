@@ -39,7 +39,7 @@ class RawData:
 
     @classmethod
     def load(cls, path: str | Path) -> "RawData":
-        arrays = _load_npz(path, RAW_KEYS, "raw MNIST")
+        arrays = load_npz(path, RAW_KEYS, "raw MNIST")
         return cls(**arrays)
 
     def save(self, path: str | Path) -> None:
@@ -107,7 +107,7 @@ class Split:
 
     @classmethod
     def load(cls, path: str | Path) -> "Split":
-        return cls(**_load_npz(path, ("x", "y"), "processed split"))
+        return cls(**load_npz(path, ("x", "y"), "processed split"))
 
     def save(self, path: str | Path) -> None:
         write_npz(path, x=self.x, y=self.y)
@@ -120,7 +120,7 @@ def split_path(folder: str | Path, name: str) -> Path:
     return Path(folder) / f"{name}.npz"
 
 
-def _load_npz(path: str | Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
+def load_npz(path: str | Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise MissingInputError(path, what)

@@ -1,0 +1,132 @@
+"""The report's figures and text, drawn from metrics and plot data only (never the model)."""
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mnist_pipeline.dataset import NUM_CLASSES  # noqa: E402
+from mnist_pipeline.errors import MissingInputError  # noqa: E402
+from mnist_pipeline.evaluation import Shown  # noqa: E402
+
+CORRECT_COLOUR, WRONG_COLOUR = "#1a7f37", "#cf222e"
+HISTORY_FILES = {  # dvclive's names: "eval" is our validation split
+    "train_loss": "train/loss.tsv",
+    "val_loss": "eval/loss.tsv",
+    "train_accuracy": "train/accuracy.tsv",
+    "val_accuracy": "eval/accuracy.tsv",
+}
+
+
+def confusion_counts(predictions: pd.DataFrame) -> pd.DataFrame:
+    """A 10x10 table: rows are true digits, columns predicted digits."""
+    digits = range(NUM_CLASSES)
+    table = pd.crosstab(predictions["actual"], predictions["predicted"])
+    return table.reindex(index=digits, columns=digits, fill_value=0)
+
+
+def confusion_figure(predictions: pd.DataFrame) -> Figure:
+    figure, axes = plt.subplots(figsize=(7.5, 6.5))
+    sns.heatmap(confusion_counts(predictions), annot=True, fmt="d", cmap="Blues",
+                cbar=False, linewidths=0.5, annot_kws={"size": 8}, ax=axes)
+    axes.set(xlabel="predicted digit", ylabel="true digit",
+             title=f"Confusion matrix, {len(predictions)} test images")
+    figure.tight_layout()
+    return figure
+
+
+def read_history(live_dir: Path) -> pd.DataFrame:
+    """Per-epoch train and validation loss/accuracy, as logged by dvclive."""
+    columns = {}
+    for name, relative in HISTORY_FILES.items():
+        path = live_dir / "plots" / "metrics" / relative
+        if not path.is_file():
+            raise MissingInputError(path, "training history")
+        columns[name] = pd.read_csv(path, sep="\t").set_index("step").iloc[:, 0]
+    history = pd.DataFrame(columns)
+    history.index = history.index + 1  # dvclive counts steps from 0; people count epochs from 1
+    return history.rename_axis("epoch")
+
+
+def training_curves_figure(history: pd.DataFrame) -> Figure:
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        for split, style in (("train", "o-"), ("val", "s--")):
+            axes.plot(history.index, history[f"{split}_{metric}"], style, label=split)
+        axes.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    return figure
+
+
+def image_grid_figure(shown: Shown, count: int, title: str) -> Figure:
+    """Images with 'predicted (confidence)' above and the true label below, coloured by outcome."""
+    count = min(count, len(shown.labels))
+    columns = max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.8 * rows + 0.6),
+                                squeeze=False)
+    for index, axes in enumerate(grid.flat):
+        axes.axis("off")
+        if index < count:
+            _draw_digit(axes, shown, index)
+    if count == 0:
+        grid[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _draw_digit(axes, shown: Shown, index: int) -> None:
+    correct = shown.predicted[index] == shown.labels[index]
+    colour = CORRECT_COLOUR if correct else WRONG_COLOUR
+    axes.imshow(shown.images[index], cmap="gray_r", vmin=0, vmax=1)
+    axes.set_title(f"{shown.predicted[index]} ({shown.confidence[index]:.0%})",
+                   color=colour, fontsize=10)
+    axes.set_xlabel(f"true {shown.labels[index]}", fontsize=8, labelpad=2)
+    for spine in axes.spines.values():  # a coloured frame marks the outcome at a glance
+        spine.set(visible=True, color=colour, linewidth=2)
+    axes.axis("on")
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    # No timestamp in the PNG, so the same data gives the same bytes.
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def markdown_report(summary: dict, per_class: dict, history: pd.DataFrame,
+                    images: dict[str, str]) -> str:
+    last = history.iloc[-1]
+    lines = [
+        "# MNIST test report",
+        "",
+        f"Test accuracy **{summary['accuracy']:.4f}**, loss {summary['loss']:.4f}, after "
+        f"{len(history)} epochs (final validation accuracy {last['val_accuracy']:.4f}).",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {name} | {value:.4f} |" for name, value in summary.items()),
+        "",
+        "## Per class",
+        "",
+        "| digit | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+        *(f"| {digit} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
+          f"| {row['support']} |" for digit, row in per_class.items()),
+        "",
+        "## Figures",
+        "",
+        *(f"![{title}]({name})\n" for name, title in images.items()),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""Training: seeded, deterministic, logged per epoch with dvclive, stopped on a bad loss."""
+
+import math
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
+
+from mnist_pipeline.dataset import Split
+from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.models import build_model
+from mnist_pipeline.params import Params
+
+
+class NonFiniteLossError(PipelineError):
+    pass
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Fail the run at the first NaN or infinite loss (Keras's TerminateOnNaN exits quietly)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"training loss became {float(loss)} at batch {batch}; "
+                "lower train.learning_rate (no model was written)"
+            )
+
+
+def make_deterministic(seed: int) -> None:
+    """Same seed, same machine, same weights: seeds Python, NumPy and TF, and pins op order."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train_model(params: Params, train: Split, val: Split, live_dir: Path) -> keras.Model:
+    """Train the configured model; per-epoch train and validation metrics go to ``live_dir``."""
+    make_deterministic(params.seed)
+    model = build_model(params.model, params.train)
+    # dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        model.fit(
+            train.x,
+            train.y,
+            batch_size=params.train.batch_size,
+            epochs=params.train.epochs,
+            validation_data=(val.x, val.y),  # never the test set
+            callbacks=[StopOnNonFiniteLoss(), DVCLiveCallback(live=live)],
+            verbose=2,
+        )
+    return model
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    model.save(path)

@@ -1,0 +1,40 @@
+"""Stage evaluate: score the trained model on the held-out test split."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from mnist_pipeline.atomic import atomic_path, write_json
+from mnist_pipeline.dataset import Split, split_path
+from mnist_pipeline.errors import run_command
+from mnist_pipeline.evaluation import gallery, per_class_metrics, save_gallery, summary_metrics
+from mnist_pipeline.params import load_params
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="folder of processed splits")
+    parser.add_argument("--metrics", type=Path, required=True, help="summary metrics JSON")
+    parser.add_argument("--per-class", type=Path, required=True, help="per-class metrics JSON")
+    parser.add_argument("--predictions", type=Path, required=True, help="actual,predicted CSV")
+    parser.add_argument("--gallery", type=Path, required=True, help="images for the report")
+    args = parser.parse_args(argv)
+
+    load_params(args.params)  # evaluate reads no params, but a broken file still stops the run
+    test = Split.load(split_path(args.data, "test"))
+    from mnist_pipeline.modelfile import load_model  # imports TensorFlow
+
+    probabilities = load_model(args.model).predict(test.x, batch_size=1000, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    write_json(args.metrics, summary_metrics(test.y, probabilities))
+    write_json(args.per_class, per_class_metrics(test.y, predicted))
+    with atomic_path(args.predictions) as path:
+        pd.DataFrame({"actual": test.y, "predicted": predicted}).to_csv(path, index=False)
+    save_gallery(args.gallery, gallery(test.x, test.y, probabilities))
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -1,0 +1,70 @@
+"""Stage report: figures and a markdown summary, from the metrics and plot data alone."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.errors import MissingInputError, run_command
+from mnist_pipeline.evaluation import load_gallery
+from mnist_pipeline.params import load_params
+from mnist_pipeline.report import (
+    confusion_figure,
+    image_grid_figure,
+    markdown_report,
+    read_history,
+    save_figure,
+    training_curves_figure,
+)
+
+IMAGES = {
+    "confusion_matrix.png": "Confusion matrix",
+    "training_curves.png": "Training curves",
+    "sample_predictions.png": "Sample predictions",
+    "misclassified.png": "Most confidently misclassified",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, required=True)
+    for name in ("metrics", "per-class", "predictions", "gallery", "training", "out"):
+        parser.add_argument(f"--{name}", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params).report
+    summary, per_class = read_json(args.metrics), read_json(args.per_class)
+    predictions = read_csv(args.predictions)
+    history = read_history(args.training)
+    shown = load_gallery(args.gallery)
+    figures = {
+        "confusion_matrix.png": confusion_figure(predictions),
+        "training_curves.png": training_curves_figure(history),
+        "sample_predictions.png": image_grid_figure(
+            shown["samples"], params.sample_images, "Test images: predicted (confidence)"),
+        "misclassified.png": image_grid_figure(
+            shown["mistakes"], params.misclassified_images, "Most confident mistakes"),
+    }
+    with atomic_path(args.out, directory=True) as folder:
+        for name, figure in figures.items():
+            save_figure(figure, folder / name)
+        (folder / "report.md").write_text(markdown_report(summary, per_class, history, IMAGES))
+    print(f"test accuracy {summary['accuracy']:.4f}; report in {args.out / 'report.md'}")
+
+
+def read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise MissingInputError(path, "metrics file")
+    return json.loads(path.read_text())
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise MissingInputError(path, "predictions file")
+    return pd.read_csv(path)
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -1,0 +1,32 @@
+"""Stage train: fit the configured CNN on the training split, validating on the validation split."""
+
+import argparse
+from pathlib import Path
+
+from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.dataset import Split, split_path
+from mnist_pipeline.errors import run_command
+from mnist_pipeline.params import load_params
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="folder of processed splits")
+    parser.add_argument("--model", type=Path, required=True, help="the .keras file to write")
+    parser.add_argument("--live", type=Path, required=True, help="folder for per-epoch metrics")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    train = Split.load(split_path(args.data, "train"))
+    val = Split.load(split_path(args.data, "val"))
+    # TensorFlow takes seconds to import: only once the params and inputs are known good.
+    from mnist_pipeline.training import save_model, train_model
+
+    with atomic_path(args.live, directory=True) as live_dir, atomic_path(args.model) as model_file:
+        model = train_model(params, train, val, live_dir)
+        save_model(model, model_file)
+
+
+if __name__ == "__main__":
+    run_command(main)
