@@ -29,7 +29,8 @@ def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> I
     # Keep the suffix: some writers (Keras) choose the format by it.
     temporary = Path(
         tempfile.mkdtemp(
-            prefix=f".{destination.stem}.", suffix=f".tmp{destination.suffix}",
+            prefix=f".{destination.stem}.",
+            suffix=f".tmp{destination.suffix}",
             dir=destination.parent,
         )
     )

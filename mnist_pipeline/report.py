@@ -6,14 +6,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
-from mnist_pipeline.dataset import NUM_CLASSES  # noqa: E402
-from mnist_pipeline.errors import MissingInputError  # noqa: E402
-from mnist_pipeline.evaluation import Shown  # noqa: E402
+from mnist_pipeline.dataset import NUM_CLASSES
+from mnist_pipeline.errors import MissingInputError
+from mnist_pipeline.evaluation import Shown
 
 CORRECT_COLOUR, WRONG_COLOUR = "#1a7f37", "#cf222e"
 HISTORY_FILES = {  # dvclive's names: "eval" is our validation split
@@ -33,10 +33,21 @@ def confusion_counts(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def confusion_figure(predictions: pd.DataFrame) -> Figure:
     figure, axes = plt.subplots(figsize=(7.5, 6.5))
-    sns.heatmap(confusion_counts(predictions), annot=True, fmt="d", cmap="Blues",
-                cbar=False, linewidths=0.5, annot_kws={"size": 8}, ax=axes)
-    axes.set(xlabel="predicted digit", ylabel="true digit",
-             title=f"Confusion matrix, {len(predictions)} test images")
+    sns.heatmap(
+        confusion_counts(predictions),
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        linewidths=0.5,
+        annot_kws={"size": 8},
+        ax=axes,
+    )
+    axes.set(
+        xlabel="predicted digit",
+        ylabel="true digit",
+        title=f"Confusion matrix, {len(predictions)} test images",
+    )
     figure.tight_layout()
     return figure
 
@@ -72,8 +83,9 @@ def image_grid_figure(shown: Shown, count: int, title: str) -> Figure:
     count = min(count, len(shown.labels))
     columns = max(1, math.ceil(math.sqrt(count)))
     rows = max(1, math.ceil(count / columns))
-    figure, grid = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.8 * rows + 0.6),
-                                squeeze=False)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(1.5 * columns, 1.8 * rows + 0.6), squeeze=False
+    )
     for index, axes in enumerate(grid.flat):
         axes.axis("off")
         if index < count:
@@ -89,8 +101,9 @@ def _draw_digit(axes, shown: Shown, index: int) -> None:
     correct = shown.predicted[index] == shown.labels[index]
     colour = CORRECT_COLOUR if correct else WRONG_COLOUR
     axes.imshow(shown.images[index], cmap="gray_r", vmin=0, vmax=1)
-    axes.set_title(f"{shown.predicted[index]} ({shown.confidence[index]:.0%})",
-                   color=colour, fontsize=10)
+    axes.set_title(
+        f"{shown.predicted[index]} ({shown.confidence[index]:.0%})", color=colour, fontsize=10
+    )
     axes.set_xlabel(f"true {shown.labels[index]}", fontsize=8, labelpad=2)
     for spine in axes.spines.values():  # a coloured frame marks the outcome at a glance
         spine.set(visible=True, color=colour, linewidth=2)
@@ -105,8 +118,9 @@ def save_figure(figure: Figure, path: Path) -> None:
     plt.close(figure)
 
 
-def markdown_report(summary: dict, per_class: dict, history: pd.DataFrame,
-                    images: dict[str, str]) -> str:
+def markdown_report(
+    summary: dict, per_class: dict, history: pd.DataFrame, images: dict[str, str]
+) -> str:
     last = history.iloc[-1]
     lines = [
         "# MNIST test report",
@@ -122,8 +136,11 @@ def markdown_report(summary: dict, per_class: dict, history: pd.DataFrame,
         "",
         "| digit | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
-        *(f"| {digit} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
-          f"| {row['support']} |" for digit, row in per_class.items()),
+        *(
+            f"| {digit} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
+            f"| {row['support']} |"
+            for digit, row in per_class.items()
+        ),
         "",
         "## Figures",
         "",

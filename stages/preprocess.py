@@ -4,7 +4,14 @@ import argparse
 from pathlib import Path
 
 from mnist_pipeline.atomic import atomic_path
-from mnist_pipeline.dataset import RawData, Split, check_raw, split_path, stratified_split, to_model_input
+from mnist_pipeline.dataset import (
+    RawData,
+    Split,
+    check_raw,
+    split_path,
+    stratified_split,
+    to_model_input,
+)
 from mnist_pipeline.errors import run_command
 from mnist_pipeline.params import load_params
 

@@ -43,9 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         "confusion_matrix.png": confusion_figure(predictions),
         "training_curves.png": training_curves_figure(history),
         "sample_predictions.png": image_grid_figure(
-            shown["samples"], params.sample_images, "Test images: predicted (confidence)"),
+            shown["samples"], params.sample_images, "Test images: predicted (confidence)"
+        ),
         "misclassified.png": image_grid_figure(
-            shown["mistakes"], params.misclassified_images, "Most confident mistakes"),
+            shown["mistakes"], params.misclassified_images, "Most confident mistakes"
+        ),
     }
     with atomic_path(args.out, directory=True) as folder:
         for name, figure in figures.items():

@@ -1,0 +1,108 @@
+"""Shared fixtures: tiny real handwritten digits and params files that point at them.
+
+The digits are scikit-learn's bundled 8x8 scans (1797 real handwritten
+digits), scaled to MNIST's 20x20 box inside 28x28, so every test runs on real
+handwriting without a network.
+"""
+
+import copy
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from mnist_pipeline.atomic import sha256_of_file
+from mnist_pipeline.dataset import RAW_KEYS, RawData
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_IMAGES = 297  # of the 1797 digits, the last ones are the test set
+
+
+def upscale(digit_8x8: np.ndarray) -> np.ndarray:
+    """An 8x8 digit (0..16) as a 28x28 uint8 MNIST-style image: 20x20 ink box, centred."""
+    small = Image.fromarray((digit_8x8 * (255 / 16)).astype(np.uint8))
+    canvas = np.zeros((28, 28), dtype=np.uint8)
+    canvas[4:24, 4:24] = np.asarray(small.resize((20, 20), Image.Resampling.BILINEAR))
+    return canvas
+
+
+def make_tiny_mnist() -> RawData:
+    digits = load_digits()
+    images = np.stack([upscale(image) for image in digits.images])
+    labels = digits.target.astype(np.uint8)
+    split = len(labels) - TEST_IMAGES
+    return RawData(images[:split], labels[:split], images[split:], labels[split:])
+
+
+def digests(data: RawData) -> dict[str, str]:
+    return {key: data.sha256(key) for key in RAW_KEYS}
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist() -> RawData:
+    return make_tiny_mnist()
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_file(tmp_path_factory, tiny_mnist) -> Path:
+    """The tiny digits as a Keras-format mnist.npz."""
+    path = tmp_path_factory.mktemp("source") / "mnist.npz"
+    tiny_mnist.save(path)
+    return path
+
+
+def base_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def tiny_params(source_file: Path, data: RawData, **sections) -> dict:
+    """The repo's params, reading ``source_file`` and training for one epoch."""
+    params = copy.deepcopy(base_params())
+    params["data"]["sources"] = [
+        {"kind": "file", "path": str(source_file), "sha256": sha256_of_file(source_file)}
+    ]
+    params["data"]["array_sha256"] = digests(data)
+    params["train"]["epochs"] = 1
+    params["train"]["batch_size"] = 64
+    params["report"] = {"sample_images": 16, "misclassified_images": 9}
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            params[section].update(values)
+        else:
+            params[section] = values
+    return params
+
+
+def write_params(path: Path, params: dict) -> Path:
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def params_file(tmp_path, tiny_mnist_file, tiny_mnist) -> Path:
+    return write_params(tmp_path / "params.yaml", tiny_params(tiny_mnist_file, tiny_mnist))
+
+
+def run_stage(name: str, *args: str, cwd: Path | None = None):
+    """Run ``stages/<name>.py`` as DVC would: a separate process, its exit status and stderr."""
+    import subprocess
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,107 @@
+"""The pure data functions: normalisation, raw-array checks, the stratified split, .npz loading."""
+
+import numpy as np
+import pytest
+
+from mnist_pipeline.dataset import RawData, Split, check_raw, stratified_split, to_model_input
+from mnist_pipeline.errors import MissingInputError, PipelineError
+
+
+def test_to_model_input_scales_uint8_to_unit_float32_with_a_channel():
+    pixels = np.array([[[0, 255], [128, 51]]], dtype=np.uint8).repeat(14, 1).repeat(14, 2)
+    images = to_model_input(pixels)
+    assert images.shape == (1, 28, 28, 1)
+    assert images.dtype == np.float32
+    assert images.min() == 0.0 and images.max() == 1.0
+    assert images[0, 14, 14, 0] == pytest.approx(51 / 255)
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros((2, 28, 28), np.float32), np.zeros((2, 27, 28), np.uint8)]
+)
+def test_to_model_input_refuses_anything_but_uint8_28x28(bad):
+    with pytest.raises(ValueError, match="expected uint8 images of shape"):
+        to_model_input(bad)
+
+
+def test_check_raw_accepts_mnist_shaped_data(tiny_mnist):
+    check_raw(tiny_mnist)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"x_train": lambda x: x.astype(np.float32)}, "x_train: dtype float32, expected uint8"),
+        ({"x_test": lambda x: x[:, :20]}, "x_test: shape"),
+        ({"y_train": lambda y: y[:-1]}, "y_train: shape"),
+        ({"y_test": lambda y: y + 5}, "y_test: labels span"),
+        ({"y_train": lambda y: np.where(y == 3, 4, y)}, r"y_train: no examples of class \[3\]"),
+        ({"y_test": lambda y: y.astype(np.float64)}, "y_test: dtype float64, expected integer"),
+    ],
+)
+def test_check_raw_names_the_first_problem(tiny_mnist, change, message):
+    arrays = {key: getattr(tiny_mnist, key) for key in ("x_train", "y_train", "x_test", "y_test")}
+    for key, transform in change.items():
+        arrays[key] = transform(arrays[key])
+    with pytest.raises(PipelineError, match=message):
+        check_raw(RawData(**arrays))
+
+
+def test_stratified_split_is_disjoint_complete_and_keeps_class_proportions():
+    labels = np.repeat(np.arange(10), [500, 600, 500, 550, 480, 450, 500, 520, 490, 510])
+    train, val = stratified_split(labels, 0.1, seed=1)
+    assert len(np.intersect1d(train, val)) == 0
+    assert len(train) + len(val) == len(labels)
+    assert len(val) == pytest.approx(0.1 * len(labels), abs=1)
+    val_share = np.bincount(labels[val]) / len(val)
+    all_share = np.bincount(labels) / len(labels)
+    np.testing.assert_allclose(val_share, all_share, atol=0.005)
+
+
+def test_stratified_split_depends_on_the_seed_only():
+    labels = np.repeat(np.arange(10), 100)
+    first, again, other = (stratified_split(labels, 0.2, seed) for seed in (7, 7, 8))
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[1], other[1])
+
+
+def test_stratified_split_with_a_subset_keeps_every_class():
+    labels = np.repeat(np.arange(10), 300)
+    train, val = stratified_split(labels, 0.1, seed=0, subset=1000)
+    assert len(train) + len(val) == 1000
+    assert np.all(np.bincount(labels[val], minlength=10) == 10)
+
+
+def test_stratified_split_with_too_few_images_of_a_class_says_so():
+    labels = np.array([0, 0, 0, 1])
+    with pytest.raises(PipelineError, match="cannot make a stratified validation split"):
+        stratified_split(labels, 0.5, seed=0)
+
+
+def test_split_round_trips_through_npz(tmp_path):
+    split = Split(np.random.default_rng(0).random((5, 28, 28, 1), np.float32), np.arange(5))
+    split.save(tmp_path / "train.npz")
+    loaded = Split.load(tmp_path / "train.npz")
+    np.testing.assert_array_equal(loaded.x, split.x)
+    np.testing.assert_array_equal(loaded.y, split.y)
+    assert [p.name for p in tmp_path.iterdir()] == ["train.npz"]  # no temporary left behind
+
+
+def test_loading_a_missing_file_says_what_to_run(tmp_path):
+    with pytest.raises(MissingInputError, match=r"raw MNIST not found; run `dvc repro`"):
+        RawData.load(tmp_path / "mnist.npz")
+
+
+def test_loading_a_corrupt_file_names_it(tmp_path):
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(PipelineError, match=r"mnist.npz: not a readable raw MNIST .npz file"):
+        RawData.load(path)
+
+
+def test_loading_refuses_pickled_object_arrays(tmp_path):
+    path = tmp_path / "mnist.npz"
+    with path.open("wb") as file:
+        np.savez(file, x=np.array([object()], dtype=object), y=np.arange(1))
+    with pytest.raises(PipelineError, match="not a readable processed split"):
+        Split.load(path)

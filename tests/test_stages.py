@@ -1,0 +1,156 @@
+"""Each stage's main() on tiny real digits in tmp_path, checking what it writes."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mnist_pipeline.dataset import RawData, Split, split_path
+from mnist_pipeline.evaluation import load_gallery
+from stages import download, evaluate, preprocess, report, train
+from tests.conftest import tiny_params, write_params
+
+
+class Workspace:
+    """The paths a pipeline run writes, laid out as in dvc.yaml."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.params = root / "params.yaml"
+        self.raw = root / "data/raw/mnist.npz"
+        self.processed = root / "data/processed"
+        self.model = root / "models/model.keras"
+        self.training = root / "plots/training"
+        self.metrics = root / "metrics/test.json"
+        self.per_class = root / "metrics/per_class.json"
+        self.predictions = root / "plots/eval/predictions.csv"
+        self.gallery = root / "plots/eval/gallery.npz"
+        self.report = root / "plots/report"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_mnist_file, tiny_mnist) -> Workspace:
+    """The five stages, in order, as dvc repro would run them."""
+    paths = Workspace(tmp_path_factory.mktemp("pipeline"))
+    write_params(
+        paths.params, tiny_params(tiny_mnist_file, tiny_mnist, preprocess={"val_fraction": 0.2})
+    )
+    params = ["--params", str(paths.params)]
+    download.main([*params, "--out", str(paths.raw)])
+    preprocess.main([*params, "--raw", str(paths.raw), "--out", str(paths.processed)])
+    train.main(
+        [
+            *params,
+            "--data",
+            str(paths.processed),
+            "--model",
+            str(paths.model),
+            "--live",
+            str(paths.training),
+        ]
+    )
+    evaluate.main(
+        [
+            *params,
+            "--model",
+            str(paths.model),
+            "--data",
+            str(paths.processed),
+            "--metrics",
+            str(paths.metrics),
+            "--per-class",
+            str(paths.per_class),
+            "--predictions",
+            str(paths.predictions),
+            "--gallery",
+            str(paths.gallery),
+        ]
+    )
+    report.main(
+        [
+            *params,
+            "--metrics",
+            str(paths.metrics),
+            "--per-class",
+            str(paths.per_class),
+            "--predictions",
+            str(paths.predictions),
+            "--gallery",
+            str(paths.gallery),
+            "--training",
+            str(paths.training),
+            "--out",
+            str(paths.report),
+        ]
+    )
+    return paths
+
+
+def test_download_writes_the_checked_arrays(run, tiny_mnist):
+    raw = RawData.load(run.raw)
+    np.testing.assert_array_equal(raw.x_test, tiny_mnist.x_test)
+    assert raw.x_train.dtype == np.uint8 and raw.x_train.shape[1:] == (28, 28)
+
+
+def test_preprocess_scales_splits_and_keeps_the_test_set_apart(run, tiny_mnist):
+    splits = {
+        name: Split.load(split_path(run.processed, name)) for name in ("train", "val", "test")
+    }
+    for split in splits.values():
+        assert split.x.dtype == np.float32 and split.x.shape[1:] == (28, 28, 1)
+        assert split.x.min() >= 0.0 and split.x.max() <= 1.0
+    assert len(splits["train"].y) + len(splits["val"].y) == len(tiny_mnist.y_train)
+    assert len(splits["val"].y) == pytest.approx(0.2 * len(tiny_mnist.y_train), abs=1)
+    np.testing.assert_array_equal(splits["test"].y, tiny_mnist.y_test)
+    np.testing.assert_allclose(splits["test"].x[..., 0], tiny_mnist.x_test / 255, atol=1e-7)
+    assert sorted(path.name for path in run.processed.iterdir()) == [
+        "test.npz",
+        "train.npz",
+        "val.npz",
+    ]
+
+
+def test_train_writes_a_keras_model_and_per_epoch_curves(run):
+    assert run.model.stat().st_size > 100_000
+    for split in ("train", "eval"):
+        history = pd.read_csv(run.training / f"plots/metrics/{split}/accuracy.tsv", sep="\t")
+        assert list(history.columns) == ["step", "accuracy"]
+        assert len(history) == 1  # one epoch
+    assert not list(run.model.parent.glob(".*"))  # no temporary left behind
+
+
+def test_evaluate_writes_metrics_predictions_and_gallery(run, tiny_mnist):
+    metrics = json.loads(run.metrics.read_text())
+    assert set(metrics) == {"loss", "accuracy", "precision_macro", "recall_macro", "f1_macro"}
+    assert metrics["accuracy"] > 0.5  # one epoch on 1500 real digits is far above chance
+    per_class = json.loads(run.per_class.read_text())
+    assert sum(row["support"] for row in per_class.values()) == len(tiny_mnist.y_test)
+    predictions = pd.read_csv(run.predictions)
+    assert list(predictions.columns) == ["actual", "predicted"]
+    assert (predictions["actual"] == predictions["predicted"]).mean() == pytest.approx(
+        metrics["accuracy"], abs=1e-6
+    )
+    shown = load_gallery(run.gallery)
+    assert (shown["mistakes"].predicted != shown["mistakes"].labels).all()
+    assert (np.diff(shown["mistakes"].confidence) <= 0).all()
+
+
+def test_report_renders_every_image_and_the_markdown(run):
+    names = sorted(path.name for path in run.report.iterdir())
+    assert names == [
+        "confusion_matrix.png",
+        "misclassified.png",
+        "report.md",
+        "sample_predictions.png",
+        "training_curves.png",
+    ]
+    for name in (n for n in names if n.endswith(".png")):
+        with Image.open(run.report / name) as image:
+            assert image.width > 300 and image.height > 200
+    text = (run.report / "report.md").read_text()
+    accuracy = json.loads(run.metrics.read_text())["accuracy"]
+    assert f"Test accuracy **{accuracy:.4f}**" in text
+    assert "| 9 |" in text and "![Confusion matrix](confusion_matrix.png)" in text
