@@ -5,6 +5,7 @@ killed at any moment, so every output is built under a temporary name in the
 destination folder and renamed into place only once it is complete.
 """
 
+import glob
 import hashlib
 import json
 import os
@@ -26,14 +27,12 @@ def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> I
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    prefix, suffix = f".{destination.stem}.", f".tmp{destination.suffix}"
+    # A process killed outright (SIGKILL) cannot clean up: the next write does.
+    for stale in destination.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        _remove(stale)
     # Keep the suffix: some writers (Keras) choose the format by it.
-    temporary = Path(
-        tempfile.mkdtemp(
-            prefix=f".{destination.stem}.",
-            suffix=f".tmp{destination.suffix}",
-            dir=destination.parent,
-        )
-    )
+    temporary = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=destination.parent))
     if directory:
         temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs are not
     else:

@@ -6,6 +6,7 @@ traceback, and the process exits non-zero so that DVC never caches the
 stage's outputs. Anything else is a bug and keeps its traceback.
 """
 
+import signal
 import sys
 from collections.abc import Callable
 
@@ -32,13 +33,26 @@ class MissingInputError(PipelineError):
         )
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C so that ``finally`` blocks remove temporary files."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.exit_code = 128 + signal_number
+
+
+def _raise_terminated(signal_number, _frame):
+    raise Terminated(signal_number)
+
+
 def run_command(main: Callable[[list[str] | None], object]) -> None:
     """Run ``main`` as a command: user errors become one line and an exit status."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(None)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        print("error: interrupted; outputs were left as they were", file=sys.stderr)
-        sys.exit(130)
+    except (KeyboardInterrupt, Terminated) as stop:
+        print("error: interrupted; the previous outputs were left in place", file=sys.stderr)
+        sys.exit(getattr(stop, "exit_code", 128 + signal.SIGINT))

@@ -100,7 +100,7 @@ class ModelParams(Section):
 class TrainParams(Section):
     epochs: Annotated[StrictInt, Field(ge=1, le=1000)]
     batch_size: Annotated[StrictInt, Field(ge=1, le=65536)]
-    learning_rate: Annotated[StrictFloat, Field(gt=0, le=10)]
+    learning_rate: Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
     optimizer: Literal["adam", "adamw", "sgd"]
 
 

@@ -105,3 +105,13 @@ def test_loading_refuses_pickled_object_arrays(tmp_path):
         np.savez(file, x=np.array([object()], dtype=object), y=np.arange(1))
     with pytest.raises(PipelineError, match="not a readable processed split"):
         Split.load(path)
+
+
+def test_a_write_removes_temporaries_left_by_a_killed_run(tmp_path):
+    (tmp_path / ".train.abc123.tmp.npz").write_bytes(b"half-written")
+    (tmp_path / ".other.abc123.tmp.npz").write_bytes(b"not ours")
+    Split(np.zeros((1, 28, 28, 1), np.float32), np.zeros(1)).save(tmp_path / "train.npz")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".other.abc123.tmp.npz",
+        "train.npz",
+    ]

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,68 @@ def test_an_experiment_on_epochs_reruns_train_evaluate_report_only(project):
     assert "train.epochs" in shown.stdout or '"epochs": 2' in shown.stdout
     diff = dvc(project, "metrics", "diff", "--json")
     assert "metrics/test.json" in diff.stdout
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """The bytes of dvc.lock, the model and every committed metric and plot."""
+    paths = [
+        project / "dvc.lock",
+        project / "models/model.keras",
+        *sorted((project / "metrics").glob("*.json")),
+        *sorted(
+            path
+            for path in (project / "plots").rglob("*")
+            if path.is_file() and ".tmp" not in str(path)
+        ),
+    ]
+    return {str(path.relative_to(project)): path.read_bytes() for path in paths}
+
+
+def test_a_forced_rerun_gives_identical_metrics_and_another_seed_does_not(project):
+    first = {path.name: path.read_bytes() for path in (project / "metrics").glob("*.json")}
+    assert dvc(project, "repro", "-f").returncode == 0
+    again = {path.name: path.read_bytes() for path in (project / "metrics").glob("*.json")}
+    assert again == first
+    result = dvc(project, "exp", "run", "-S", "seed=7")
+    assert result.returncode == 0, result.stderr
+    assert metrics(project) != json.loads(first["test.json"])
+    git(project, "checkout", "--", ".")
+    assert dvc(project, "checkout", "-q", "--force").returncode == 0
+
+
+def test_a_refused_experiment_changes_neither_outputs_nor_lock(project):
+    before = snapshot(project)
+    result = dvc(project, "exp", "run", "-S", "train.epochs=-5")
+    assert result.returncode != 0
+    assert "error: params.yaml: train.epochs: -5 is not allowed" in result.stdout + result.stderr
+    assert snapshot(project) == before
+    git(project, "checkout", "--", "params.yaml")  # `-S` wrote -5 there, as DVC does
+    assert dvc(project, "status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_a_killed_repro_leaves_lock_and_outputs_matching_and_the_next_one_recovers(project):
+    before = snapshot(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["epochs"] = 300
+    write_params(project / "params.yaml", params)
+    bin_dir = Path(sys.executable).parent
+    process = subprocess.Popen(
+        [str(bin_dir / "dvc"), "repro"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )
+    for line in process.stdout:
+        if "Epoch 2/" in line:
+            break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert snapshot(project) == before
+
+    git(project, "checkout", "--", "params.yaml")
+    assert dvc(project, "status").stdout.strip() == "Data and pipelines are up to date."
+    result = dvc(project, "repro")
+    assert result.returncode == 0 and stages_run(result) == []

@@ -1,0 +1,214 @@
+"""What a user sees when something is wrong: one line, a non-zero exit, and nothing half-written.
+
+Stages run here as separate processes, exactly as DVC runs them.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_pipeline.dataset import RawData
+from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.modelfile import load_model
+from stages import download, preprocess
+from tests.conftest import REPO, run_stage, tiny_params, write_params
+
+
+def stage_arguments(root: Path) -> dict[str, list[str]]:
+    """Every stage's command line, as in dvc.yaml, rooted at ``root``."""
+    return {
+        "download": ["--out", f"{root}/raw/mnist.npz"],
+        "preprocess": ["--raw", f"{root}/raw/mnist.npz", "--out", f"{root}/processed"],
+        "train": ["--data", f"{root}/processed", "--model", f"{root}/models/model.keras",
+                  "--live", f"{root}/plots/training"],
+        "evaluate": ["--model", f"{root}/models/model.keras", "--data", f"{root}/processed",
+                     "--metrics", f"{root}/metrics/test.json",
+                     "--per-class", f"{root}/metrics/per_class.json",
+                     "--predictions", f"{root}/plots/eval/predictions.csv",
+                     "--gallery", f"{root}/plots/eval/gallery.npz"],
+        "report": ["--metrics", f"{root}/metrics/test.json",
+                   "--per-class", f"{root}/metrics/per_class.json",
+                   "--predictions", f"{root}/plots/eval/predictions.csv",
+                   "--gallery", f"{root}/plots/eval/gallery.npz",
+                   "--training", f"{root}/plots/training", "--out", f"{root}/plots/report"],
+    }  # fmt: skip
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, text: str) -> None:
+    """Our message is one line, the last; TensorFlow's own start-up notes may come before it."""
+    assert result.returncode == code, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(ours) == 1 and result.stderr.rstrip().endswith(ours[0]), result.stderr
+    assert "Traceback" not in result.stderr
+    assert text in ours[0]
+
+
+@pytest.mark.parametrize("stage", ["download", "preprocess", "train", "evaluate", "report"])
+def test_bad_params_stop_every_stage_with_status_2_before_any_output(tmp_path, params_file, stage):
+    params_file.write_text(params_file.read_text().replace("epochs: 1", "epochs: ten"))
+    out = tmp_path / "out"
+    result = run_stage(stage, "--params", str(params_file), *stage_arguments(out)[stage])
+    assert_one_line_error(result, 2, "train.epochs: 'ten' is not allowed")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("stage", "missing"),
+    [
+        ("preprocess", "raw/mnist.npz: raw MNIST not found"),
+        ("train", "processed/train.npz: processed split not found"),
+        ("evaluate", "processed/test.npz: processed split not found"),
+        ("report", "metrics/test.json: metrics file not found"),
+    ],
+)
+def test_a_missing_input_says_what_to_run(tmp_path, params_file, stage, missing):
+    result = run_stage(stage, "--params", str(params_file), *stage_arguments(tmp_path)[stage])
+    assert_one_line_error(result, 1, missing)
+    assert "run `dvc repro` to build it (or `dvc pull`" in result.stderr
+
+
+def test_preprocess_names_the_first_problem_in_the_raw_arrays(tmp_path, params_file, tiny_mnist):
+    raw = tmp_path / "raw" / "mnist.npz"
+    RawData(tiny_mnist.x_train, tiny_mnist.y_train + 1, tiny_mnist.x_test, tiny_mnist.y_test).save(
+        raw
+    )
+    result = run_stage(
+        "preprocess", "--params", str(params_file), *stage_arguments(tmp_path)["preprocess"]
+    )
+    assert_one_line_error(result, 1, "y_train: labels span 1..10, expected 0..9")
+    assert not (tmp_path / "processed").exists()
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory, tiny_mnist_file, tiny_mnist) -> Path:
+    """Tiny processed splits, made by the real download and preprocess stages."""
+    root = tmp_path_factory.mktemp("processed")
+    params = write_params(root / "params.yaml", tiny_params(tiny_mnist_file, tiny_mnist))
+    download.main(["--params", str(params), "--out", str(root / "raw.npz")])
+    preprocess.main(
+        ["--params", str(params), "--raw", str(root / "raw.npz"), "--out", str(root / "processed")]
+    )
+    return root / "processed"
+
+
+def train_command(root: Path, processed: Path, params: Path) -> list[str]:
+    return [
+        "--params",
+        str(params),
+        "--data",
+        str(processed),
+        "--model",
+        str(root / "models/model.keras"),
+        "--live",
+        str(root / "plots/training"),
+    ]
+
+
+def test_a_diverging_loss_fails_training_and_writes_nothing(
+    tmp_path, processed, tiny_mnist_file, tiny_mnist
+):
+    params = write_params(
+        tmp_path / "params.yaml",
+        tiny_params(
+            tiny_mnist_file, tiny_mnist, train={"learning_rate": 1000.0, "optimizer": "sgd"}
+        ),
+    )
+    result = run_stage("train", *train_command(tmp_path, processed, params))
+    assert_one_line_error(result, 1, "training loss became nan")
+    assert "lower train.learning_rate" in result.stderr
+    assert files_under(tmp_path) == {"params.yaml"}
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_a_stage_stopped_midway_leaves_the_previous_outputs(
+    tmp_path, processed, tiny_mnist_file, tiny_mnist, stop
+):
+    params = write_params(
+        tmp_path / "params.yaml", tiny_params(tiny_mnist_file, tiny_mnist, train={"epochs": 200})
+    )
+    model = tmp_path / "models/model.keras"
+    live = tmp_path / "plots/training"
+    model.parent.mkdir()
+    model.write_bytes(b"the previous model")
+    (live / "plots").mkdir(parents=True)
+    (live / "metrics.json").write_text("{}")
+    before = files_under(tmp_path)
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "stages/train.py"),
+            *train_command(tmp_path, processed, params),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    wait_for_line(process, "Epoch 2/")
+    process.send_signal(stop)
+    process.wait(timeout=60)
+
+    assert process.returncode != 0
+    assert model.read_bytes() == b"the previous model"
+    assert (live / "metrics.json").read_text() == "{}"
+    if stop != signal.SIGKILL:  # only SIGKILL gives no chance to clean up
+        assert files_under(tmp_path) == before
+        assert "interrupted; the previous outputs were left in place" in process.stderr.read()
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if text in line:
+            return
+        assert time.monotonic() < deadline, f"no {text!r} within {timeout}s"
+    raise AssertionError(f"process ended before printing {text!r}")
+
+
+# --- loading models ------------------------------------------------------------------------------
+
+
+def test_only_keras_files_are_loaded(tmp_path):
+    for name, body in (("model.h5", b"\x89HDF\r\n"), ("model.keras", b"not a zip")):
+        (tmp_path / name).write_bytes(body)
+        with pytest.raises(PipelineError, match=r"not a \.keras model file"):
+            load_model(tmp_path / name)
+
+
+def test_a_model_that_would_run_code_is_refused(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    model.save(tmp_path / "lambda.keras")
+    with pytest.raises(PipelineError, match=r"cannot load the model: .*safe_mode"):
+        load_model(tmp_path / "lambda.keras")
+
+
+def test_a_missing_model_says_what_to_run(tmp_path):
+    with pytest.raises(PipelineError, match="model file not found; run `dvc repro`"):
+        load_model(tmp_path / "model.keras")
+
+
+def test_a_trained_model_loads(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
