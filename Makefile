@@ -31,7 +31,7 @@ lint: $(STAMP)
 	ruff format --check .
 
 bench: $(STAMP)
-	python bench/pipeline_speed.py
+	python bench/stage_times.py
 
 # Re-pin every dependency (with hashes) after editing pyproject.toml.
 lock: $(STAMP)

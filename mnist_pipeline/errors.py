@@ -45,14 +45,18 @@ def _raise_terminated(signal_number, _frame):
     raise Terminated(signal_number)
 
 
-def run_command(main: Callable[[list[str] | None], object]) -> None:
-    """Run ``main`` as a command: user errors become one line and an exit status."""
+def run_command(main: Callable[[list[str] | None], int | None]) -> None:
+    """Run ``main`` as a command: user errors become one line and an exit status.
+
+    ``main`` may return an exit status (None means success).
+    """
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        main(None)
+        status = main(None)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except (KeyboardInterrupt, Terminated) as stop:
         print("error: interrupted; the previous outputs were left in place", file=sys.stderr)
         sys.exit(getattr(stop, "exit_code", 128 + signal.SIGINT))
+    sys.exit(status or 0)

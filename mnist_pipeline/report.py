@@ -79,37 +79,48 @@ def training_curves_figure(history: pd.DataFrame) -> Figure:
 
 
 def image_grid_figure(shown: Shown, count: int, title: str) -> Figure:
-    """Images with 'predicted (confidence)' above and the true label below, coloured by outcome."""
+    """Test images with 'predicted (confidence)' above and the true label below."""
     count = min(count, len(shown.labels))
+    correct = shown.predicted[:count] == shown.labels[:count]
+    return digit_grid_figure(
+        shown.images[:count],
+        titles=[
+            f"{p} ({c:.0%})"
+            for p, c in zip(shown.predicted[:count], shown.confidence[:count], strict=True)
+        ],
+        captions=[f"true {label}" for label in shown.labels[:count]],
+        colours=[CORRECT_COLOUR if ok else WRONG_COLOUR for ok in correct],
+        title=title,
+    )
+
+
+def digit_grid_figure(
+    images, titles: list[str], captions: list[str], colours: list[str], title: str
+) -> Figure:
+    """28x28 digits in a square-ish grid, each framed in its colour, titled and captioned."""
+    count = len(titles)
     columns = max(1, math.ceil(math.sqrt(count)))
     rows = max(1, math.ceil(count / columns))
     figure, grid = plt.subplots(
         rows, columns, figsize=(1.5 * columns, 1.8 * rows + 0.6), squeeze=False
     )
     for index, axes in enumerate(grid.flat):
-        axes.axis("off")
-        if index < count:
-            _draw_digit(axes, shown, index)
+        axes.set_xticks([])
+        axes.set_yticks([])
+        if index >= count:
+            axes.axis("off")
+            continue
+        axes.imshow(images[index], cmap="gray_r", vmin=0, vmax=1)  # floats in [0, 1]
+        axes.set_title(titles[index], color=colours[index], fontsize=10)
+        axes.set_xlabel(captions[index], fontsize=8, labelpad=2)
+        for spine in axes.spines.values():  # a coloured frame marks the outcome at a glance
+            spine.set(color=colours[index], linewidth=2)
     if count == 0:
+        grid[0, 0].axis("on")
         grid[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
     figure.suptitle(title)
     figure.tight_layout()
     return figure
-
-
-def _draw_digit(axes, shown: Shown, index: int) -> None:
-    correct = shown.predicted[index] == shown.labels[index]
-    colour = CORRECT_COLOUR if correct else WRONG_COLOUR
-    axes.imshow(shown.images[index], cmap="gray_r", vmin=0, vmax=1)
-    axes.set_title(
-        f"{shown.predicted[index]} ({shown.confidence[index]:.0%})", color=colour, fontsize=10
-    )
-    axes.set_xlabel(f"true {shown.labels[index]}", fontsize=8, labelpad=2)
-    for spine in axes.spines.values():  # a coloured frame marks the outcome at a glance
-        spine.set(visible=True, color=colour, linewidth=2)
-    axes.axis("on")
-    axes.set_xticks([])
-    axes.set_yticks([])
 
 
 def save_figure(figure: Figure, path: Path) -> None:

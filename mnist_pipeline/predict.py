@@ -1,0 +1,191 @@
+"""mnist-predict: which digit is in each of your images.
+
+    mnist-predict [--model models/model.keras] [--top-k K] [--format table|json|csv]
+                  [--grid out.png] PATH...
+
+PATH is an image file or a folder of them. Each image is normalised the way
+MNIST was made (see ``digit_image``), so photos and scans of a digit on paper
+work as they are. A file that cannot be read is reported on one line and
+skipped; the exit status is 1 if any file failed.
+"""
+
+import argparse
+import csv
+import io
+import json
+import sys
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from mnist_pipeline.dataset import to_model_input
+from mnist_pipeline.digit_image import NoInkError, normalise_digit
+from mnist_pipeline.errors import run_command
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+MAX_PIXELS = 40_000_000  # larger is almost surely a decompression bomb, not a digit
+DEFAULT_MODEL = Path("models/model.keras")
+
+
+class BadImageError(Exception):
+    """This file cannot be predicted; the others still are."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    digit: int
+    probability: float
+    top_k: list[tuple[int, float]]  # (digit, probability), most likely first
+
+
+def predict_images(model, images, top_k: int = 3) -> list[Prediction]:
+    """Predict digits in images of any size or mode (arrays or PIL images)."""
+    return predict_pixels(model, np.stack([normalise_digit(image) for image in images]), top_k)
+
+
+def predict_pixels(model, pixels: np.ndarray, top_k: int = 3) -> list[Prediction]:
+    """Predict already-normalised uint8 digits (N, 28, 28)."""
+    probabilities = model.predict(to_model_input(pixels), verbose=0)
+    return [_prediction(row, top_k) for row in probabilities]
+
+
+def _prediction(probabilities: np.ndarray, top_k: int) -> Prediction:
+    order = np.argsort(-probabilities, kind="stable")[:top_k]
+    top = [(int(digit), round(float(probabilities[digit]), 6)) for digit in order]
+    return Prediction(digit=top[0][0], probability=top[0][1], top_k=top)
+
+
+def load_digit(path: Path) -> np.ndarray:
+    """Read one image file and normalise it; BadImageError says what is wrong with it."""
+    if path.stat().st_size == 0:
+        raise BadImageError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                _check_size(image)
+                image.load()
+                return normalise_digit(image)
+    except UnidentifiedImageError:
+        raise BadImageError("not an image (Pillow cannot identify it)") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise BadImageError(f"too many pixels (at most {MAX_PIXELS:,})") from None
+    except NoInkError as error:
+        raise BadImageError(str(error)) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadImageError(f"truncated or corrupt image ({error})") from None
+
+
+def _check_size(image: Image.Image) -> None:
+    # The header gives the size before any pixel is decoded.
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise BadImageError(f"{width}x{height} is too many pixels (at most {MAX_PIXELS:,})")
+
+
+def collect_images(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files named or inside named folders; and the paths that give none."""
+    files, failures = [], []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files.extend(found)
+            if not found:
+                failures.append((path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            failures.append((path, "no such file or folder"))
+    return files, failures
+
+
+def format_predictions(rows: list[tuple[Path, Prediction]], style: str) -> str:
+    if style == "json":
+        return json.dumps([{"path": str(path), **asdict(p)} for path, p in rows], indent=2)
+    top = [" ".join(f"{d}:{q:.4f}" for d, q in p.top_k) for _, p in rows]
+    if style == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "digit", "probability", "top_k"])
+        writer.writerows(
+            [str(path), p.digit, p.probability, t] for (path, p), t in zip(rows, top, strict=True)
+        )
+        return buffer.getvalue().rstrip("\n")
+    width = max([len("path"), *(len(str(path)) for path, _ in rows)])
+    lines = [f"{'path':<{width}}  digit  probability  top-k"]
+    lines += [
+        f"{path!s:<{width}}  {p.digit:>5}  {p.probability:>11.4f}  {t}"
+        for (path, p), t in zip(rows, top, strict=True)
+    ]
+    return "\n".join(lines)
+
+
+def save_grid(path: Path, rows: list[tuple[Path, Prediction]], pixels: np.ndarray) -> None:
+    from mnist_pipeline.atomic import atomic_path
+    from mnist_pipeline.report import CORRECT_COLOUR, digit_grid_figure, save_figure
+
+    figure = digit_grid_figure(
+        to_model_input(pixels)[..., 0],
+        titles=[f"{p.digit} ({p.probability:.0%})" for _, p in rows],
+        captions=[_shorten(source.name) for source, _ in rows],
+        colours=[CORRECT_COLOUR] * len(rows),
+        title="What the model saw, and what it read",
+    )
+    with atomic_path(path) as temporary:
+        save_figure(figure, temporary)
+
+
+def _shorten(name: str, limit: int = 16) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mnist-predict", description=__doc__.split("\n")[0])
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images or folders")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="a .keras model file")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=3,
+        choices=range(1, 11),
+        metavar="K",
+        help="how many alternatives to list, 1-10 (default 3)",
+    )
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    parser.add_argument("--grid", type=Path, help="write a PNG of each input as the model saw it")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    files, failures = collect_images(args.paths)
+    loaded = []
+    for path in files:
+        try:
+            loaded.append((path, load_digit(path)))
+        except BadImageError as error:
+            failures.append((path, str(error)))
+    for path, problem in failures:
+        print(f"error: {path}: {problem}", file=sys.stderr)
+    if loaded:
+        from mnist_pipeline.modelfile import load_model  # TensorFlow: only once there is work
+
+        model = load_model(args.model)
+        pixels = np.stack([digit for _, digit in loaded])
+        predictions = predict_pixels(model, pixels, args.top_k)
+        rows = list(zip([path for path, _ in loaded], predictions, strict=True))
+        print(format_predictions(rows, args.format))
+        if args.grid:
+            save_grid(args.grid, rows, pixels)
+    return 1 if failures or not loaded else 0
+
+
+def cli() -> None:
+    run_command(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,92 @@
+"""MNIST-style normalisation of a user's digit image."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_pipeline.digit_image import NoInkError, normalise_digit
+
+
+def as_photo(digit: np.ndarray, scale=6, shift=(40, -25), canvas=320, invert=True, mode="RGB"):
+    """A 28x28 MNIST digit as a user might have it: big, dark on white, off centre, in colour."""
+    big = Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    page = Image.new("L", (canvas, canvas), 0)
+    corner = ((canvas - big.width) // 2 + shift[1], (canvas - big.height) // 2 + shift[0])
+    page.paste(big, corner)
+    pixels = 255 - np.asarray(page) if invert else np.asarray(page)
+    return Image.fromarray(pixels).convert(mode)
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
+
+
+def test_output_is_mnist_shaped_bright_ink_on_black(tiny_mnist):
+    digit = normalise_digit(tiny_mnist.x_test[0])
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    assert digit.max() == 255 and np.median(digit) == 0
+
+
+def test_the_ink_fits_a_20_pixel_box_centred_by_mass(tiny_mnist):
+    digit = normalise_digit(as_photo(tiny_mnist.x_test[3]))
+    rows, columns = np.nonzero(digit > 30)
+    assert max(np.ptp(rows), np.ptp(columns)) + 1 <= 21
+    weights = digit.astype(float) / digit.sum()
+    centre = (np.indices(digit.shape) * weights).sum(axis=(1, 2))
+    np.testing.assert_allclose(centre, [14, 14], atol=0.75)
+
+
+@pytest.mark.parametrize("index", range(0, 60, 6))
+def test_a_photo_of_a_digit_normalises_back_to_nearly_the_digit(tiny_mnist, index):
+    original = normalise_digit(tiny_mnist.x_test[index])
+    photo = as_photo(tiny_mnist.x_test[index])
+    assert similarity(normalise_digit(photo), original) > 0.9
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "LA", "I;16", "1"])
+def test_every_colour_mode_gives_the_same_digit(tiny_mnist, mode):
+    photo = as_photo(tiny_mnist.x_test[5], invert=True, mode="RGB")
+    reference = normalise_digit(photo)
+    if mode == "I;16":  # a 16-bit grey PNG, as some scanners write
+        converted = Image.fromarray(np.asarray(photo.convert("L")).astype(np.uint16) * 257)
+        assert converted.mode == "I;16"
+    else:
+        converted = photo.convert(mode)
+    assert similarity(normalise_digit(converted), reference) > 0.9
+
+
+def test_transparent_background_counts_as_paper(tiny_mnist):
+    ink = np.asarray(as_photo(tiny_mnist.x_test[7], invert=False, mode="L"))
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = ink  # black ink, opaque only where the stroke is
+    reference = normalise_digit(as_photo(tiny_mnist.x_test[7]))
+    assert similarity(normalise_digit(Image.fromarray(rgba, "RGBA")), reference) > 0.9
+
+
+def test_light_ink_on_dark_is_not_inverted(tiny_mnist):
+    dark_paper = as_photo(tiny_mnist.x_test[9], invert=False)
+    light_paper = as_photo(tiny_mnist.x_test[9], invert=True)
+    assert similarity(normalise_digit(dark_paper), normalise_digit(light_paper)) > 0.98
+
+
+def test_float_arrays_in_unit_range_are_accepted(tiny_mnist):
+    digit = tiny_mnist.x_test[11]
+    np.testing.assert_array_equal(normalise_digit(digit / 255.0), normalise_digit(digit))
+
+
+def test_thick_and_thin_strokes_both_normalise():
+    canvas = Image.new("L", (200, 300), 255)
+    from PIL import ImageDraw
+
+    for width in (3, 30):
+        page = canvas.copy()
+        ImageDraw.Draw(page).line([(100, 30), (100, 270)], fill=0, width=width)  # a "1"
+        digit = normalise_digit(page)
+        rows, _ = np.nonzero(digit > 30)
+        assert np.ptp(rows) + 1 == 20  # the long side is 20 pixels whatever the stroke
+
+
+@pytest.mark.parametrize("level", [0, 255, 128])
+def test_a_blank_image_has_no_ink(level):
+    with pytest.raises(NoInkError, match="no ink found"):
+        normalise_digit(np.full((50, 40), level, np.uint8))
