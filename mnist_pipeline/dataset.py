@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from mnist_pipeline.atomic import write_npz
 from mnist_pipeline.errors import MissingInputError, PipelineError
@@ -85,6 +84,9 @@ def stratified_split(
     With ``subset``, a stratified sample of that many images is split instead
     of all of them.
     """
+    # Imported here: scikit-learn takes a second to import, and mnist-predict never splits.
+    from sklearn.model_selection import train_test_split
+
     indices = np.arange(len(labels))
     if subset is not None and subset < len(labels):
         indices, _ = train_test_split(

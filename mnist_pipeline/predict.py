@@ -28,6 +28,7 @@ from mnist_pipeline.errors import run_command
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 40_000_000  # larger is almost surely a decompression bomb, not a digit
 DEFAULT_MODEL = Path("models/model.keras")
+SURE = 0.9  # the grid marks predictions below this probability
 
 
 class BadImageError(Exception):
@@ -125,14 +126,14 @@ def format_predictions(rows: list[tuple[Path, Prediction]], style: str) -> str:
 
 def save_grid(path: Path, rows: list[tuple[Path, Prediction]], pixels: np.ndarray) -> None:
     from mnist_pipeline.atomic import atomic_path
-    from mnist_pipeline.report import CORRECT_COLOUR, digit_grid_figure, save_figure
+    from mnist_pipeline.report import CORRECT_COLOUR, UNSURE_COLOUR, digit_grid_figure, save_figure
 
     figure = digit_grid_figure(
         to_model_input(pixels)[..., 0],
         titles=[f"{p.digit} ({p.probability:.0%})" for _, p in rows],
         captions=[_shorten(source.name) for source, _ in rows],
-        colours=[CORRECT_COLOUR] * len(rows),
-        title="What the model saw, and what it read",
+        colours=[CORRECT_COLOUR if p.probability >= SURE else UNSURE_COLOUR for _, p in rows],
+        title=f"What the model saw, and what it read (amber: under {SURE:.0%} sure)",
     )
     with atomic_path(path) as temporary:
         save_figure(figure, temporary)

@@ -15,7 +15,7 @@ from mnist_pipeline.dataset import NUM_CLASSES
 from mnist_pipeline.errors import MissingInputError
 from mnist_pipeline.evaluation import Shown
 
-CORRECT_COLOUR, WRONG_COLOUR = "#1a7f37", "#cf222e"
+CORRECT_COLOUR, WRONG_COLOUR, UNSURE_COLOUR = "#1a7f37", "#cf222e", "#bf8700"
 HISTORY_FILES = {  # dvclive's names: "eval" is our validation split
     "train_loss": "train/loss.tsv",
     "val_loss": "eval/loss.tsv",
