@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def timed(command: list[str], cwd: Path, env: dict) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
     return time.perf_counter() - started
 
 
