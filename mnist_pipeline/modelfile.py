@@ -20,7 +20,8 @@ def load_model(path: str | Path):
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise PipelineError(f"{path}: not a .keras model file; only the Keras v3 format is loaded")
     try:
-        return keras.models.load_model(path, safe_mode=True)
+        # Predicting needs no optimizer or loss: skip compiling them.
+        return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises many types for a file it cannot read
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

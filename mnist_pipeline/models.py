@@ -1,52 +1,205 @@
-"""Model builders: each takes the model params and returns a compiled ``keras.Model``.
+"""Model builders: each takes the model params and returns a ``keras.Model``.
 
 No I/O here. Every model takes what ``dataset.to_model_input`` produces,
 float32 images (N, 28, 28, 1) in [0, 1], and outputs 10 class probabilities.
+``build_model`` adds the training-only augmentation in front and compiles it.
 """
+
+import math
 
 import keras
 from keras import layers
 
-from mnist_pipeline.params import ModelParams, TrainParams
+from mnist_pipeline.params import AugmentParams, ModelParams, TrainParams
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
 
-def basic() -> keras.Sequential:
+def _output() -> layers.Layer:
+    # float32 even under mixed precision: softmax and the loss need the range.
+    return layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")
+
+
+def _dropout(rate: float) -> list[layers.Layer]:
+    return [layers.Dropout(rate)] if rate > 0 else []
+
+
+def _conv_block(filters: int, params: ModelParams, kernel: int = 3, strides: int = 1):
+    """Conv -> (batch norm) -> ReLU: the normalisation sits before the activation."""
+    if not params.batch_norm:
+        return [layers.Conv2D(filters, kernel, strides=strides, padding="same", activation="relu")]
+    return [
+        layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+    ]
+
+
+def basic(params: ModelParams) -> list[layers.Layer]:
     """The standard MNIST CNN: two conv/pool blocks, one hidden dense layer (~225k weights)."""
-    return keras.Sequential(
-        [
-            keras.Input(INPUT_SHAPE),
-            layers.Conv2D(32, 3, activation="relu"),  # -> 26x26x32
-            layers.MaxPooling2D(2),  # -> 13x13x32
-            layers.Conv2D(64, 3, activation="relu"),  # -> 11x11x64
-            layers.MaxPooling2D(2),  # -> 5x5x64
-            layers.Flatten(),  # -> 1600
-            layers.Dense(128, activation="relu"),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
-        ],
-        name="basic",
-    )
+    return [
+        layers.Conv2D(32, 3, activation="relu"),  # -> 26x26x32
+        layers.MaxPooling2D(2),  # -> 13x13x32
+        layers.Conv2D(64, 3, activation="relu"),  # -> 11x11x64
+        layers.MaxPooling2D(2),  # -> 5x5x64
+        layers.Flatten(),  # -> 1600
+        layers.Dense(128, activation="relu"),
+        *_dropout(params.dropout),
+        _output(),
+    ]
 
 
-ARCHITECTURES = {"basic": basic}
+def deep(params: ModelParams) -> list[layers.Layer]:
+    """Three 3x3 convs, two pools, two hidden dense layers."""
+    return [
+        layers.Conv2D(32, 3, activation="relu"),  # -> 26x26x32
+        layers.Conv2D(64, 3, activation="relu"),  # -> 24x24x64
+        layers.MaxPooling2D(2),  # -> 12x12x64
+        layers.Conv2D(64, 3, activation="relu"),  # -> 10x10x64
+        layers.MaxPooling2D(2),  # -> 5x5x64
+        layers.Flatten(),
+        layers.Dense(256, activation="relu"),
+        layers.Dense(128, activation="relu"),
+        *_dropout(params.dropout),
+        _output(),
+    ]
 
 
-def build_model(model: ModelParams, train: TrainParams) -> keras.Model:
-    """The architecture named in ``model.arch``, compiled with the training settings."""
-    network = ARCHITECTURES[model.arch]()
+def bn_dropout(params: ModelParams) -> list[layers.Layer]:
+    """Two conv blocks, each normalised, pooled and dropped out; one hidden dense layer."""
+    return [
+        *_conv_block(32, params),
+        layers.MaxPooling2D(2),
+        *_dropout(params.dropout),  # 14x14
+        *_conv_block(64, params),
+        layers.MaxPooling2D(2),
+        *_dropout(params.dropout),  # 7x7
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        *_dropout(params.dropout),
+        _output(),
+    ]
+
+
+def fast(params: ModelParams) -> list[layers.Layer]:
+    """Few, cheap layers: strided convs instead of pools, global pooling instead of a big dense."""
+    return [
+        *_conv_block(32, params, kernel=5, strides=2),  # -> 14x14x32
+        *_conv_block(64, params, strides=2),  # -> 7x7x64
+        *_conv_block(128, params),  # -> 7x7x128
+        layers.GlobalAveragePooling2D(),
+        *_dropout(params.dropout),
+        _output(),
+    ]
+
+
+def best(params: ModelParams) -> list[layers.Layer]:
+    """Two stages of three convs, the last one strided, each stage dropped out."""
+    stages = []
+    for filters in (32, 64):  # 28 -> 14 -> 7
+        stages += [
+            *_conv_block(filters, params),
+            *_conv_block(filters, params),
+            *_conv_block(filters, params, kernel=5, strides=2),
+            *_dropout(params.dropout),
+        ]
+    return [
+        *stages,
+        layers.Flatten(),
+        layers.Dense(128, use_bias=not params.batch_norm),
+        *([layers.BatchNormalization()] if params.batch_norm else []),
+        layers.ReLU(),
+        *_dropout(params.dropout),
+        _output(),
+    ]
+
+
+ARCHITECTURES = {"basic": basic, "deep": deep, "bn_dropout": bn_dropout, "fast": fast, "best": best}
+
+
+def augmentation(params: AugmentParams) -> list[layers.Layer]:
+    """Random distortions; Keras applies them only in training, never at inference."""
+    augment = []
+    if params.rotation_degrees > 0:
+        augment.append(layers.RandomRotation(params.rotation_degrees / 360, fill_mode="constant"))
+    if params.translation > 0:
+        augment.append(
+            layers.RandomTranslation(params.translation, params.translation, fill_mode="constant")
+        )
+    if params.zoom > 0:
+        augment.append(layers.RandomZoom(params.zoom, fill_mode="constant"))
+    return augment
+
+
+def make_network(params: ModelParams) -> keras.Sequential:
+    layers_ = [*augmentation(params.augment), *ARCHITECTURES[params.arch](params)]
+    return keras.Sequential([keras.Input(INPUT_SHAPE), *layers_], name=params.arch)
+
+
+def build_model(model: ModelParams, train: TrainParams, steps_per_epoch: int = 1) -> keras.Model:
+    """The configured network, compiled with the training settings."""
+    network = make_network(model)
     network.compile(
-        optimizer=make_optimizer(train),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        optimizer=make_optimizer(train, steps_per_epoch),
+        loss=make_loss(train.label_smoothing),
         metrics=["accuracy"],
     )
     return network
 
 
-def make_optimizer(train: TrainParams) -> keras.optimizers.Optimizer:
+def learning_rate(train: TrainParams, steps_per_epoch: int):
+    """A float for ``constant``, else a schedule over every training step."""
+    total = max(1, train.epochs * steps_per_epoch)
+    if train.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(train.learning_rate, decay_steps=total)
+    if train.schedule == "warmup_cosine":  # one-cycle style: rise linearly, then cosine to 0
+        warmup = min(train.warmup_epochs * steps_per_epoch, total - 1)
+        return keras.optimizers.schedules.CosineDecay(
+            train.learning_rate / 25,
+            decay_steps=total - warmup,
+            warmup_target=train.learning_rate,
+            warmup_steps=warmup,
+        )
+    return train.learning_rate
+
+
+def make_optimizer(train: TrainParams, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    rate = learning_rate(train, steps_per_epoch)
     if train.optimizer == "adam":
-        return keras.optimizers.Adam(train.learning_rate)
+        return keras.optimizers.Adam(rate)
     if train.optimizer == "adamw":
-        return keras.optimizers.AdamW(train.learning_rate)
-    return keras.optimizers.SGD(train.learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.AdamW(rate)
+    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+
+
+def make_loss(label_smoothing: float) -> keras.losses.Loss:
+    if label_smoothing == 0:
+        return keras.losses.SparseCategoricalCrossentropy()
+    return SmoothedSparseCrossentropy(label_smoothing)
+
+
+@keras.saving.register_keras_serializable(package="mnist_pipeline")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy against label-smoothed one-hot targets, taking integer labels.
+
+    Keras's sparse loss has no smoothing; this is the one-hot form of it.
+    """
+
+    def __init__(self, label_smoothing: float, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        one_hot = keras.ops.one_hot(labels, NUM_CLASSES)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    return math.ceil(images / batch_size)

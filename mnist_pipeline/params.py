@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -93,8 +94,24 @@ class PreprocessParams(Section):
     train_subset: Annotated[StrictInt, Field(ge=100)] | None
 
 
+class AugmentParams(Section):
+    """Random distortions of training images (Keras layers that are idle at inference)."""
+
+    rotation_degrees: Annotated[StrictFloat, Field(ge=0, le=45)]
+    translation: Annotated[StrictFloat, Field(ge=0, le=0.3)]  # fraction of the image side
+    zoom: Annotated[StrictFloat, Field(ge=0, le=0.3)]  # fraction, in and out
+
+
 class ModelParams(Section):
-    arch: Literal["basic"]
+    arch: Literal["basic", "deep", "bn_dropout", "fast", "best"]
+    dropout: Annotated[StrictFloat, Field(ge=0, lt=1)]
+    batch_norm: StrictBool  # for the architectures built with it: bn_dropout, fast, best
+    augment: AugmentParams
+
+
+class EarlyStoppingParams(Section):
+    patience: Annotated[StrictInt, Field(ge=0)]  # epochs without a better val_loss; 0 is off
+    restore_best: StrictBool  # end with the weights of the best validation epoch
 
 
 class TrainParams(Section):
@@ -102,6 +119,11 @@ class TrainParams(Section):
     batch_size: Annotated[StrictInt, Field(ge=1, le=65536)]
     learning_rate: Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
     optimizer: Literal["adam", "adamw", "sgd"]
+    schedule: Literal["constant", "cosine", "warmup_cosine"]
+    warmup_epochs: Annotated[StrictInt, Field(ge=0)]  # for warmup_cosine
+    label_smoothing: Annotated[StrictFloat, Field(ge=0, lt=1)]
+    early_stopping: EarlyStoppingParams
+    mixed_precision: StrictBool  # bfloat16 compute, float32 weights
 
 
 class ReportParams(Section):

@@ -10,8 +10,8 @@ from dvclive.keras import DVCLiveCallback
 
 from mnist_pipeline.dataset import Split
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.models import build_model
-from mnist_pipeline.params import Params
+from mnist_pipeline.models import build_model, steps_per_epoch
+from mnist_pipeline.params import Params, TrainParams
 
 
 class NonFiniteLossError(PipelineError):
@@ -39,7 +39,11 @@ def make_deterministic(seed: int) -> None:
 def train_model(params: Params, train: Split, val: Split, live_dir: Path) -> keras.Model:
     """Train the configured model; per-epoch train and validation metrics go to ``live_dir``."""
     make_deterministic(params.seed)
-    model = build_model(params.model, params.train)
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if params.train.mixed_precision else "float32"
+    )
+    steps = steps_per_epoch(len(train.y), params.train.batch_size)
+    model = build_model(params.model, params.train, steps)
     # dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         model.fit(
@@ -48,10 +52,26 @@ def train_model(params: Params, train: Split, val: Split, live_dir: Path) -> ker
             batch_size=params.train.batch_size,
             epochs=params.train.epochs,
             validation_data=(val.x, val.y),  # never the test set
-            callbacks=[StopOnNonFiniteLoss(), DVCLiveCallback(live=live)],
+            callbacks=[
+                StopOnNonFiniteLoss(),
+                *early_stopping(params.train),
+                DVCLiveCallback(live=live),
+            ],
             verbose=2,
         )
     return model
+
+
+def early_stopping(train: TrainParams) -> list[keras.callbacks.Callback]:
+    if train.early_stopping.patience == 0:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            patience=train.early_stopping.patience,
+            restore_best_weights=train.early_stopping.restore_best,
+        )
+    ]
 
 
 def save_model(model: keras.Model, path: Path) -> None:

@@ -106,3 +106,49 @@ def run_stage(name: str, *args: str, cwd: Path | None = None):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class Workspace:
+    """The paths a pipeline run writes under ``root``, laid out as in dvc.yaml."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.params = root / "params.yaml"
+        self.raw = root / "data/raw/mnist.npz"
+        self.processed = root / "data/processed"
+        self.model = root / "models/model.keras"
+        self.training = root / "plots/training"
+        self.metrics = root / "metrics/test.json"
+        self.per_class = root / "metrics/per_class.json"
+        self.predictions = root / "plots/eval/predictions.csv"
+        self.gallery = root / "plots/eval/gallery.npz"
+        self.report = root / "plots/report"
+
+    def arguments(self, stage: str, params: Path | None = None) -> list[str]:
+        """The stage's command-line arguments, as dvc.yaml passes them."""
+        options = {
+            "download": {"out": self.raw},
+            "preprocess": {"raw": self.raw, "out": self.processed},
+            "train": {"data": self.processed, "model": self.model, "live": self.training},
+            "evaluate": {
+                "model": self.model,
+                "data": self.processed,
+                "metrics": self.metrics,
+                "per-class": self.per_class,
+                "predictions": self.predictions,
+                "gallery": self.gallery,
+            },
+            "report": {
+                "metrics": self.metrics,
+                "per-class": self.per_class,
+                "predictions": self.predictions,
+                "gallery": self.gallery,
+                "training": self.training,
+                "out": self.report,
+            },
+        }[stage]
+        pairs = [
+            ["--params", str(params or self.params)],
+            *([f"--{name}", str(path)] for name, path in options.items()),
+        ]
+        return [word for pair in pairs for word in pair]

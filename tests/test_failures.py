@@ -18,27 +18,7 @@ from mnist_pipeline.dataset import RawData
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.modelfile import load_model
 from stages import download, preprocess
-from tests.conftest import REPO, run_stage, tiny_params, write_params
-
-
-def stage_arguments(root: Path) -> dict[str, list[str]]:
-    """Every stage's command line, as in dvc.yaml, rooted at ``root``."""
-    return {
-        "download": ["--out", f"{root}/raw/mnist.npz"],
-        "preprocess": ["--raw", f"{root}/raw/mnist.npz", "--out", f"{root}/processed"],
-        "train": ["--data", f"{root}/processed", "--model", f"{root}/models/model.keras",
-                  "--live", f"{root}/plots/training"],
-        "evaluate": ["--model", f"{root}/models/model.keras", "--data", f"{root}/processed",
-                     "--metrics", f"{root}/metrics/test.json",
-                     "--per-class", f"{root}/metrics/per_class.json",
-                     "--predictions", f"{root}/plots/eval/predictions.csv",
-                     "--gallery", f"{root}/plots/eval/gallery.npz"],
-        "report": ["--metrics", f"{root}/metrics/test.json",
-                   "--per-class", f"{root}/metrics/per_class.json",
-                   "--predictions", f"{root}/plots/eval/predictions.csv",
-                   "--gallery", f"{root}/plots/eval/gallery.npz",
-                   "--training", f"{root}/plots/training", "--out", f"{root}/plots/report"],
-    }  # fmt: skip
+from tests.conftest import REPO, Workspace, run_stage, tiny_params, write_params
 
 
 def files_under(root: Path) -> set[str]:
@@ -57,10 +37,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, text: 
 @pytest.mark.parametrize("stage", ["download", "preprocess", "train", "evaluate", "report"])
 def test_bad_params_stop_every_stage_with_status_2_before_any_output(tmp_path, params_file, stage):
     params_file.write_text(params_file.read_text().replace("epochs: 1", "epochs: ten"))
-    out = tmp_path / "out"
-    result = run_stage(stage, "--params", str(params_file), *stage_arguments(out)[stage])
+    out = Workspace(tmp_path / "out")
+    result = run_stage(stage, *out.arguments(stage, params=params_file))
     assert_one_line_error(result, 2, "train.epochs: 'ten' is not allowed")
-    assert not out.exists()
+    assert not out.root.exists()
 
 
 @pytest.mark.parametrize(
@@ -73,21 +53,20 @@ def test_bad_params_stop_every_stage_with_status_2_before_any_output(tmp_path, p
     ],
 )
 def test_a_missing_input_says_what_to_run(tmp_path, params_file, stage, missing):
-    result = run_stage(stage, "--params", str(params_file), *stage_arguments(tmp_path)[stage])
+    result = run_stage(stage, *Workspace(tmp_path).arguments(stage, params=params_file))
     assert_one_line_error(result, 1, missing)
     assert "run `dvc repro` to build it (or `dvc pull`" in result.stderr
 
 
 def test_preprocess_names_the_first_problem_in_the_raw_arrays(tmp_path, params_file, tiny_mnist):
-    raw = tmp_path / "raw" / "mnist.npz"
+    workspace = Workspace(tmp_path)
+    raw = workspace.raw
     RawData(tiny_mnist.x_train, tiny_mnist.y_train + 1, tiny_mnist.x_test, tiny_mnist.y_test).save(
         raw
     )
-    result = run_stage(
-        "preprocess", "--params", str(params_file), *stage_arguments(tmp_path)["preprocess"]
-    )
+    result = run_stage("preprocess", *workspace.arguments("preprocess", params=params_file))
     assert_one_line_error(result, 1, "y_train: labels span 1..10, expected 0..9")
-    assert not (tmp_path / "processed").exists()
+    assert not workspace.processed.exists()
 
 
 @pytest.fixture(scope="module")

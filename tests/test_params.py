@@ -65,6 +65,11 @@ def test_params_are_frozen():
         ("preprocess", "val_fraction", 0.0, "preprocess.val_fraction: 0.0 is not allowed"),
         ("model", "arch", "resnet", "model.arch: 'resnet' is not allowed"),
         ("report", "sample_images", 1000, "report.sample_images: 1000 is not allowed"),
+        ("train", "schedule", "step", "train.schedule: 'step' is not allowed"),
+        ("train", "label_smoothing", 1.0, "train.label_smoothing: 1.0 is not allowed"),
+        ("train", "mixed_precision", "yes", "train.mixed_precision: 'yes' is not allowed"),
+        ("model", "dropout", -0.1, "model.dropout: -0.1 is not allowed"),
+        ("train", "learning_rate", float("nan"), "train.learning_rate: nan is not allowed"),
     ],
 )
 def test_bad_values_are_refused_naming_key_value_and_rule(tmp_path, section, key, value, expected):
@@ -83,7 +88,8 @@ def test_a_misspelled_key_lists_the_allowed_ones(tmp_path):
     with pytest.raises(
         ParamsError,
         match=r"unknown key 'train.epoch' \(did you mean 'epochs'\?\); allowed here: "
-        r"batch_size, epochs, learning_rate, optimizer",
+        r"batch_size, early_stopping, epochs, label_smoothing, learning_rate, mixed_precision, "
+        r"optimizer, schedule, warmup_epochs",
     ):
         load_params(write_params(tmp_path / "params.yaml", params))
 
@@ -113,6 +119,15 @@ def test_a_source_key_path_leaves_out_the_union_tag(tmp_path):
         ParamsError,
         match=r"unknown key 'data.sources.1.sha' \(did you mean 'sha256'\?\); allowed here: "
         r"kind, sha256, url",
+    ):
+        load_params(write_params(tmp_path / "params.yaml", params))
+
+
+def test_nested_knobs_are_checked_with_their_full_key(tmp_path):
+    params = base_params()
+    params["model"]["augment"]["rotation_degrees"] = 90.0
+    with pytest.raises(
+        ParamsError, match=r"model\.augment\.rotation_degrees: 90\.0 is not allowed"
     ):
         load_params(write_params(tmp_path / "params.yaml", params))
 

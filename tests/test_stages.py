@@ -11,81 +11,17 @@ from PIL import Image
 from mnist_pipeline.dataset import RawData, Split, split_path
 from mnist_pipeline.evaluation import load_gallery
 from stages import download, evaluate, preprocess, report, train
-from tests.conftest import tiny_params, write_params
-
-
-class Workspace:
-    """The paths a pipeline run writes, laid out as in dvc.yaml."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.params = root / "params.yaml"
-        self.raw = root / "data/raw/mnist.npz"
-        self.processed = root / "data/processed"
-        self.model = root / "models/model.keras"
-        self.training = root / "plots/training"
-        self.metrics = root / "metrics/test.json"
-        self.per_class = root / "metrics/per_class.json"
-        self.predictions = root / "plots/eval/predictions.csv"
-        self.gallery = root / "plots/eval/gallery.npz"
-        self.report = root / "plots/report"
+from tests.conftest import Workspace, tiny_params, write_params
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_mnist_file, tiny_mnist) -> Workspace:
     """The five stages, in order, as dvc repro would run them."""
     paths = Workspace(tmp_path_factory.mktemp("pipeline"))
-    write_params(
-        paths.params, tiny_params(tiny_mnist_file, tiny_mnist, preprocess={"val_fraction": 0.2})
-    )
-    params = ["--params", str(paths.params)]
-    download.main([*params, "--out", str(paths.raw)])
-    preprocess.main([*params, "--raw", str(paths.raw), "--out", str(paths.processed)])
-    train.main(
-        [
-            *params,
-            "--data",
-            str(paths.processed),
-            "--model",
-            str(paths.model),
-            "--live",
-            str(paths.training),
-        ]
-    )
-    evaluate.main(
-        [
-            *params,
-            "--model",
-            str(paths.model),
-            "--data",
-            str(paths.processed),
-            "--metrics",
-            str(paths.metrics),
-            "--per-class",
-            str(paths.per_class),
-            "--predictions",
-            str(paths.predictions),
-            "--gallery",
-            str(paths.gallery),
-        ]
-    )
-    report.main(
-        [
-            *params,
-            "--metrics",
-            str(paths.metrics),
-            "--per-class",
-            str(paths.per_class),
-            "--predictions",
-            str(paths.predictions),
-            "--gallery",
-            str(paths.gallery),
-            "--training",
-            str(paths.training),
-            "--out",
-            str(paths.report),
-        ]
-    )
+    params = tiny_params(tiny_mnist_file, tiny_mnist, preprocess={"val_fraction": 0.2})
+    write_params(paths.params, params)
+    for stage in (download, preprocess, train, evaluate, report):
+        stage.main(paths.arguments(stage.__name__.rsplit(".", 1)[-1]))
     return paths
 
 
@@ -154,3 +90,36 @@ def test_report_renders_every_image_and_the_markdown(run):
     accuracy = json.loads(run.metrics.read_text())["accuracy"]
     assert f"Test accuracy **{accuracy:.4f}**" in text
     assert "| 9 |" in text and "![Confusion matrix](confusion_matrix.png)" in text
+
+
+def train_again(run: Workspace, folder: Path, params: dict) -> Workspace:
+    """The train stage on the run's processed data, with other params, writing under ``folder``."""
+    again = Workspace(folder)
+    again.processed = run.processed
+    write_params(again.params, params)
+    train.main(again.arguments("train"))
+    return again
+
+
+@pytest.mark.parametrize("arch", ["deep", "bn_dropout", "fast", "best"])
+def test_every_architecture_trains_through_the_stage(
+    run, tmp_path, tiny_mnist_file, tiny_mnist, arch
+):
+    params = tiny_params(tiny_mnist_file, tiny_mnist, model={"arch": arch, "dropout": 0.1})
+    assert train_again(run, tmp_path, params).model.stat().st_size > 10_000
+
+
+def test_early_stopping_mixed_precision_and_smoothing_work_together(
+    run, tmp_path, tiny_mnist_file, tiny_mnist
+):
+    knobs = {
+        "epochs": 30,
+        "learning_rate": 0.05,
+        "mixed_precision": True,
+        "label_smoothing": 0.1,
+        "schedule": "warmup_cosine",
+        "early_stopping": {"patience": 1, "restore_best": True},
+    }
+    again = train_again(run, tmp_path, tiny_params(tiny_mnist_file, tiny_mnist, train=knobs))
+    epochs = pd.read_csv(again.training / "plots/metrics/eval/loss.tsv", sep="\t")
+    assert 2 <= len(epochs) < 30  # stopped early on the validation loss
