@@ -14,9 +14,11 @@ from PIL import Image
 
 from mnist_pipeline.dataset import to_model_input
 from mnist_pipeline.digit_image import normalise_digit
-from mnist_pipeline.models import basic
+from mnist_pipeline.models import make_network
+from mnist_pipeline.params import load_params
 from mnist_pipeline.predict import predict_images
 from mnist_pipeline.training import make_deterministic
+from tests.conftest import REPO
 from tests.test_digit_image import as_photo
 
 COMMAND = Path(sys.executable).parent / "mnist-predict"
@@ -26,7 +28,7 @@ COMMAND = Path(sys.executable).parent / "mnist-predict"
 def model_file(tmp_path_factory, tiny_mnist) -> Path:
     """The basic CNN trained briefly on the tiny digits, normalised as predict normalises."""
     make_deterministic(0)
-    model = basic()
+    model = make_network(load_params(REPO / "params.yaml").model)  # the default arch
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     pixels = np.stack([normalise_digit(image) for image in tiny_mnist.x_train])
     model.fit(to_model_input(pixels), tiny_mnist.y_train, epochs=6, batch_size=32, verbose=0)
