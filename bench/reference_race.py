@@ -1,0 +1,143 @@
+"""Race a configuration of ours against the Keras docs' `mnist_convnet` example.
+
+Both train in this one process on the real MNIST (data/raw/mnist.npz, so run
+`dvc repro` first). After every epoch the test accuracy is measured (outside
+the timed training), and the training wall time at which it first reaches
+99.0% is printed for each, with their ratio.
+
+The reference: Conv32-Pool-Conv64-Pool-Flatten-Dropout(0.5)-Dense10, Adam,
+batch 128, 15 epochs, the last 10% of the training set held out.
+
+    python bench/reference_race.py -S model.arch=fast -S train.epochs=4 ...
+
+`-S key=value` overrides params.yaml as `dvc exp run -S` does.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import yaml
+
+from mnist_pipeline.dataset import RawData, stratified_split, to_model_input
+from mnist_pipeline.models import build_model, steps_per_epoch
+from mnist_pipeline.params import Params
+from mnist_pipeline.training import make_deterministic
+
+TARGET = 0.99
+
+
+def reference_model() -> keras.Model:
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(), keras.layers.Dropout(0.5),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+
+
+class TestAccuracyClock(keras.callbacks.Callback):
+    """Training time per epoch, and the test accuracy after it (measured off the clock)."""
+
+    def __init__(self, x_test, y_test):
+        super().__init__()
+        self.x_test, self.y_test = x_test, y_test
+        self.trained_seconds, self.history = 0.0, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.trained_seconds += time.perf_counter() - self.started
+        predicted = self.model.predict(self.x_test, batch_size=1000, verbose=0).argmax(axis=1)
+        self.history.append((self.trained_seconds, float(np.mean(predicted == self.y_test))))
+
+    def seconds_to(self, target: float) -> float | None:
+        return next((seconds for seconds, accuracy in self.history if accuracy >= target), None)
+
+
+def race_reference(raw: RawData, x_test) -> TestAccuracyClock:
+    make_deterministic(0)
+    x, y = to_model_input(raw.x_train), keras.utils.to_categorical(raw.y_train, 10)
+    clock = TestAccuracyClock(x_test, raw.y_test)
+    reference_model().fit(
+        x, y, batch_size=128, epochs=15, validation_split=0.1, callbacks=[clock], verbose=0
+    )
+    return clock
+
+
+def race_ours(raw: RawData, x_test, params: Params) -> TestAccuracyClock:
+    make_deterministic(params.seed)
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if params.train.mixed_precision else "float32"
+    )
+    train, val = stratified_split(raw.y_train, params.preprocess.val_fraction, params.seed)
+    steps = steps_per_epoch(len(train), params.train.batch_size)
+    model = build_model(params.model, params.train, steps)
+    clock = TestAccuracyClock(x_test, raw.y_test)
+    x = to_model_input(raw.x_train)
+    model.fit(
+        x[train],
+        raw.y_train[train],
+        batch_size=params.train.batch_size,
+        epochs=params.train.epochs,
+        validation_data=(x[val], raw.y_train[val]),
+        callbacks=[clock],
+        verbose=0,
+    )
+    keras.mixed_precision.set_global_policy("float32")
+    return clock
+
+
+def with_overrides(path: str, overrides: list[str]) -> Params:
+    data = yaml.safe_load(Path(path).read_text())
+    for override in overrides:
+        key, value = override.split("=", 1)
+        *parents, leaf = key.split(".")
+        section = data
+        for parent in parents:
+            section = section[parent]
+        section[leaf] = yaml.safe_load(value)
+    return Params.model_validate(data)
+
+
+def describe(name: str, clock: TestAccuracyClock) -> str:
+    reached = clock.seconds_to(TARGET)
+    epoch = next((i + 1 for i, (_, a) in enumerate(clock.history) if a >= TARGET), None)
+    when = f"{reached:.1f} s (epoch {epoch})" if reached else "never"
+    return (
+        f"{name:<10} 99.0% after {when}; final test accuracy {clock.history[-1][1]:.4f} "
+        f"after {len(clock.history)} epochs, {clock.trained_seconds:.1f} s of training"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--raw", default="data/raw/mnist.npz")
+    parser.add_argument("-S", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    params = with_overrides(args.params, args.overrides)
+    raw = RawData.load(args.raw)
+    x_test = to_model_input(raw.x_test)
+    reference = race_reference(raw, x_test)
+    ours = race_ours(raw, x_test, params)
+    print(describe("reference", reference))
+    print(describe("ours", ours))
+    if reference.seconds_to(TARGET) and ours.seconds_to(TARGET):
+        print(
+            f"ours reaches 99.0% {reference.seconds_to(TARGET) / ours.seconds_to(TARGET):.2f}x "
+            "sooner than the reference"
+        )
+    print("ours: " + " ".join(args.overrides))
+
+
+if __name__ == "__main__":
+    main()
