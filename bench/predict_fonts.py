@@ -84,6 +84,17 @@ def run_predict(model: Path, *paths: str) -> tuple[float, str]:
     return time.perf_counter() - started, result.stdout
 
 
+def keras_import_seconds() -> float:
+    """How long a fresh process takes to import Keras and TensorFlow: the start-up floor."""
+    command = [sys.executable, "-c", "import keras"]
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-digit", type=int, default=30)
@@ -110,7 +121,10 @@ def main() -> None:
         "(start-up included)"
     )
     one = statistics.median(single)
-    print(f"one call on one image, process start to output: median {one:.2f} s")
+    print(
+        f"one call on one image, process start to output: median {one:.2f} s "
+        f"(a bare `import keras` takes {keras_import_seconds():.2f} s)"
+    )
     # The folder call pays the same start-up once; the rest is per-image work.
     print(f"after start-up: {(len(labels) - 1) / max(seconds - one, 1e-9):.0f} images/s")
 

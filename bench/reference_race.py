@@ -14,6 +14,7 @@ batch 128, 15 epochs, the last 10% of the training set held out.
 """
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,10 +22,9 @@ import keras
 import numpy as np
 import yaml
 
-from mnist_pipeline.dataset import RawData, stratified_split, to_model_input
-from mnist_pipeline.models import build_model, steps_per_epoch
+from mnist_pipeline.dataset import RawData, make_splits, to_model_input
 from mnist_pipeline.params import Params
-from mnist_pipeline.training import make_deterministic
+from mnist_pipeline.training import make_deterministic, train_model
 
 TARGET = 0.99
 
@@ -72,25 +72,13 @@ def race_reference(raw: RawData, x_test) -> TestAccuracyClock:
 
 
 def race_ours(raw: RawData, x_test, params: Params) -> TestAccuracyClock:
-    make_deterministic(params.seed)
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if params.train.mixed_precision else "float32"
+    """The pipeline's own preprocessing and training, as the stages run them."""
+    splits = make_splits(
+        raw, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
     )
-    train, val = stratified_split(raw.y_train, params.preprocess.val_fraction, params.seed)
-    steps = steps_per_epoch(len(train), params.train.batch_size)
-    model = build_model(params.model, params.train, steps)
     clock = TestAccuracyClock(x_test, raw.y_test)
-    x = to_model_input(raw.x_train)
-    model.fit(
-        x[train],
-        raw.y_train[train],
-        batch_size=params.train.batch_size,
-        epochs=params.train.epochs,
-        validation_data=(x[val], raw.y_train[val]),
-        callbacks=[clock],
-        verbose=0,
-    )
-    keras.mixed_precision.set_global_policy("float32")
+    with tempfile.TemporaryDirectory() as live_dir:
+        train_model(params, splits["train"], splits["val"], Path(live_dir), callbacks=[clock])
     return clock
 
 

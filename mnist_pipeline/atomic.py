@@ -74,11 +74,6 @@ def write_json(path: str | os.PathLike, data: object) -> None:
         temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(text)
-
-
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     # np.savez appends ".npz" to a name without it; a file object keeps our name.
     with atomic_path(path) as temporary, temporary.open("wb") as file:

@@ -39,8 +39,10 @@ class RawData:
 
     @classmethod
     def load(cls, path: str | Path) -> "RawData":
-        arrays = load_npz(path, RAW_KEYS, "raw MNIST")
-        return cls(**arrays)
+        """Read and check raw MNIST; PipelineError names the first problem."""
+        data = cls(**load_npz(path, RAW_KEYS, "raw MNIST"))
+        check_raw(data)
+        return data
 
     def save(self, path: str | Path) -> None:
         write_npz(path, **{key: getattr(self, key) for key in RAW_KEYS})
@@ -101,6 +103,18 @@ def stratified_split(
     return np.sort(train), np.sort(val)
 
 
+def make_splits(
+    raw: RawData, val_fraction: float, seed: int, subset: int | None = None
+) -> dict[str, "Split"]:
+    """Model-ready train, validation and test splits; the test set stays apart."""
+    train, val = stratified_split(raw.y_train, val_fraction, seed, subset)
+    return {
+        "train": Split(to_model_input(raw.x_train[train]), raw.y_train[train]),
+        "val": Split(to_model_input(raw.x_train[val]), raw.y_train[val]),
+        "test": Split(to_model_input(raw.x_test), raw.y_test),  # never seen by training
+    }
+
+
 @dataclass(frozen=True)
 class Split:
     """One processed split: model-ready images and their labels."""
@@ -114,9 +128,6 @@ class Split:
 
     def save(self, path: str | Path) -> None:
         write_npz(path, x=self.x, y=self.y)
-
-
-SPLITS = ("train", "val", "test")
 
 
 def split_path(folder: str | Path, name: str) -> Path:

@@ -9,7 +9,9 @@ a user has: any size, colour mode, polarity, position or stroke width.
 import numpy as np
 from PIL import Image, ImageOps
 
-MNIST_SIZE = 28
+from mnist_pipeline.dataset import IMAGE_SHAPE
+
+MNIST_SIZE = IMAGE_SHAPE[0]
 DIGIT_BOX = 20  # the longer side of the ink's bounding box, in MNIST
 MIN_CONTRAST = 40  # grey levels between background and ink below which there is no ink
 INK_LEVEL = 0.3  # of the ink's peak: what counts as ink when cropping

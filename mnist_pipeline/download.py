@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from mnist_pipeline.atomic import sha256_of_file
-from mnist_pipeline.dataset import RAW_KEYS, RawData, check_raw
+from mnist_pipeline.dataset import IMAGE_SHAPE, RAW_KEYS, RawData
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import ArrayDigests, DataParams, FileSource, PypiSource, UrlSource
 
@@ -194,13 +194,15 @@ def _raw_from_pickle(file) -> RawData:
 
 def _to_pixels(scaled: np.ndarray) -> np.ndarray:
     # The pickle holds pixel/256 as float32, which is exact: rint recovers the bytes.
-    return np.rint(np.asarray(scaled, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+    return (
+        np.rint(np.asarray(scaled, dtype=np.float64) * 256)
+        .astype(np.uint8)
+        .reshape(-1, *IMAGE_SHAPE)
+    )
 
 
 def _raw_from_npz(path: Path) -> RawData:
     try:
-        data = RawData.load(path)
-        check_raw(data)
-        return data
+        return RawData.load(path)  # checks shapes, dtypes and labels too
     except PipelineError as error:
         raise SourceError(str(error)) from None

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
 from mnist_pipeline.atomic import write_npz
-from mnist_pipeline.dataset import NUM_CLASSES, load_npz
+from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES, load_npz
 
 EPSILON = 1e-7  # Keras clips probabilities the same way before taking the log
 GALLERY_SIZE = 100  # images kept for the report's grids (report.* may show fewer)
@@ -81,7 +81,7 @@ def gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -
 
     def shown(chosen: np.ndarray) -> Shown:
         return Shown(
-            images[chosen].reshape(-1, 28, 28),
+            images[chosen].reshape(-1, *IMAGE_SHAPE),
             labels[chosen],
             predicted[chosen],
             confidence[chosen],

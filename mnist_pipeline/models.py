@@ -10,10 +10,10 @@ import math
 import keras
 from keras import layers
 
+from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
 from mnist_pipeline.params import AugmentParams, ModelParams, TrainParams
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+INPUT_SHAPE = (*IMAGE_SHAPE, 1)  # one grey channel, as to_model_input makes
 
 
 def _output() -> layers.Layer:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.dataset import to_model_input
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
 from mnist_pipeline.errors import run_command
@@ -125,7 +126,7 @@ def format_predictions(rows: list[tuple[Path, Prediction]], style: str) -> str:
 
 
 def save_grid(path: Path, rows: list[tuple[Path, Prediction]], pixels: np.ndarray) -> None:
-    from mnist_pipeline.atomic import atomic_path
+    # matplotlib takes a while to import: only when a grid is asked for.
     from mnist_pipeline.report import CORRECT_COLOUR, UNSURE_COLOUR, digit_grid_figure, save_figure
 
     figure = digit_grid_figure(

@@ -1,6 +1,8 @@
 """Training: seeded, deterministic, logged per epoch with dvclive, stopped on a bad loss."""
 
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -36,14 +38,18 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def train_model(params: Params, train: Split, val: Split, live_dir: Path) -> keras.Model:
+def train_model(
+    params: Params,
+    train: Split,
+    val: Split,
+    live_dir: Path,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.Model:
     """Train the configured model; per-epoch train and validation metrics go to ``live_dir``."""
     make_deterministic(params.seed)
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if params.train.mixed_precision else "float32"
-    )
     steps = steps_per_epoch(len(train.y), params.train.batch_size)
-    model = build_model(params.model, params.train, steps)
+    with precision(params.train.mixed_precision):
+        model = build_model(params.model, params.train, steps)
     # dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         model.fit(
@@ -56,10 +62,26 @@ def train_model(params: Params, train: Split, val: Split, live_dir: Path) -> ker
                 StopOnNonFiniteLoss(),
                 *early_stopping(params.train),
                 DVCLiveCallback(live=live),
+                *callbacks,
             ],
             verbose=2,
         )
     return model
+
+
+@contextmanager
+def precision(mixed: bool) -> Iterator[None]:
+    """Build layers in bfloat16 compute (float32 weights), then restore the process's policy.
+
+    Keras's policy is global and each layer keeps the one it was built with,
+    so it is set only while the model is built.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def early_stopping(train: TrainParams) -> list[keras.callbacks.Callback]:
@@ -72,7 +94,3 @@ def early_stopping(train: TrainParams) -> list[keras.callbacks.Callback]:
             restore_best_weights=train.early_stopping.restore_best,
         )
     ]
-
-
-def save_model(model: keras.Model, path: Path) -> None:
-    model.save(path)

@@ -4,14 +4,7 @@ import argparse
 from pathlib import Path
 
 from mnist_pipeline.atomic import atomic_path
-from mnist_pipeline.dataset import (
-    RawData,
-    Split,
-    check_raw,
-    split_path,
-    stratified_split,
-    to_model_input,
-)
+from mnist_pipeline.dataset import RawData, make_splits, split_path
 from mnist_pipeline.errors import run_command
 from mnist_pipeline.params import load_params
 
@@ -24,16 +17,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    raw = RawData.load(args.raw)
-    check_raw(raw)
-    train, val = stratified_split(
-        raw.y_train, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
+    preprocess = params.preprocess
+    splits = make_splits(
+        RawData.load(args.raw), preprocess.val_fraction, params.seed, preprocess.train_subset
     )
-    splits = {
-        "train": Split(to_model_input(raw.x_train[train]), raw.y_train[train]),
-        "val": Split(to_model_input(raw.x_train[val]), raw.y_train[val]),
-        "test": Split(to_model_input(raw.x_test), raw.y_test),  # never seen by training
-    }
     with atomic_path(args.out, directory=True) as folder:
         for name, split in splits.items():
             split.save(split_path(folder, name))

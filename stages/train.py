@@ -21,11 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     train = Split.load(split_path(args.data, "train"))
     val = Split.load(split_path(args.data, "val"))
     # TensorFlow takes seconds to import: only once the params and inputs are known good.
-    from mnist_pipeline.training import save_model, train_model
+    from mnist_pipeline.training import train_model
 
     with atomic_path(args.live, directory=True) as live_dir, atomic_path(args.model) as model_file:
-        model = train_model(params, train, val, live_dir)
-        save_model(model, model_file)
+        train_model(params, train, val, live_dir).save(model_file)
 
 
 if __name__ == "__main__":

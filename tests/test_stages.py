@@ -123,3 +123,15 @@ def test_early_stopping_mixed_precision_and_smoothing_work_together(
     again = train_again(run, tmp_path, tiny_params(tiny_mnist_file, tiny_mnist, train=knobs))
     epochs = pd.read_csv(again.training / "plots/metrics/eval/loss.tsv", sep="\t")
     assert 2 <= len(epochs) < 30  # stopped early on the validation loss
+
+
+def test_mixed_precision_stays_with_the_model_and_leaves_the_process_as_it_was(
+    run, tmp_path, tiny_mnist_file, tiny_mnist
+):
+    import keras
+
+    params = tiny_params(tiny_mnist_file, tiny_mnist, train={"mixed_precision": True})
+    again = train_again(run, tmp_path, params)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    saved = keras.models.load_model(again.model, compile=False)
+    assert saved.layers[0].dtype_policy.name == "mixed_bfloat16"
