@@ -8,7 +8,8 @@ the timed training), and the training wall time at which it first reaches
 The reference: Conv32-Pool-Conv64-Pool-Flatten-Dropout(0.5)-Dense10, Adam,
 batch 128, 15 epochs, the last 10% of the training set held out.
 
-    python bench/reference_race.py -S model.arch=fast -S train.epochs=4 ...
+    python bench/reference_race.py --config fast     # a configuration of bench/configs.yaml
+    python bench/reference_race.py -S model.arch=fast -S train.epochs=2 ...
 
 `-S key=value` overrides params.yaml as `dvc exp run -S` does.
 """
@@ -23,7 +24,7 @@ import numpy as np
 import yaml
 
 from mnist_pipeline.dataset import RawData, make_splits, to_model_input
-from mnist_pipeline.params import Params
+from mnist_pipeline.params import Params, load_params
 from mnist_pipeline.training import make_deterministic, train_model
 
 TARGET = 0.99
@@ -82,18 +83,6 @@ def race_ours(raw: RawData, x_test, params: Params) -> TestAccuracyClock:
     return clock
 
 
-def with_overrides(path: str, overrides: list[str]) -> Params:
-    data = yaml.safe_load(Path(path).read_text())
-    for override in overrides:
-        key, value = override.split("=", 1)
-        *parents, leaf = key.split(".")
-        section = data
-        for parent in parents:
-            section = section[parent]
-        section[leaf] = yaml.safe_load(value)
-    return Params.model_validate(data)
-
-
 def describe(name: str, clock: TestAccuracyClock) -> str:
     reached = clock.seconds_to(TARGET)
     epoch = next((i + 1 for i, (_, a) in enumerate(clock.history) if a >= TARGET), None)
@@ -110,9 +99,13 @@ def main() -> None:
     )
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", default="data/raw/mnist.npz")
+    parser.add_argument("--config", help="a configuration of bench/configs.yaml")
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    params = with_overrides(args.params, args.overrides)
+    if args.config:
+        configs = yaml.safe_load((Path(__file__).parent / "configs.yaml").read_text())
+        args.overrides = [*configs[args.config], *args.overrides]
+    params = load_params(args.params, args.overrides)
     raw = RawData.load(args.raw)
     x_test = to_model_input(raw.x_test)
     reference = race_reference(raw, x_test)

@@ -9,6 +9,7 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -120,7 +121,7 @@ class TrainParams(Section):
     learning_rate: Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
     optimizer: Literal["adam", "adamw", "sgd"]
     schedule: Literal["constant", "cosine", "warmup_cosine"]
-    warmup_epochs: Annotated[StrictInt, Field(ge=0)]  # for warmup_cosine
+    warmup_epochs: Annotated[StrictFloat, Field(ge=0)]  # for warmup_cosine
     label_smoothing: Annotated[StrictFloat, Field(ge=0, lt=1)]
     early_stopping: EarlyStoppingParams
     mixed_precision: StrictBool  # bfloat16 compute, float32 weights
@@ -140,10 +141,16 @@ class Params(Section):
     report: ReportParams
 
 
-def load_params(path: str | Path) -> Params:
-    """Read and validate params.yaml; raise ParamsError naming the first problem."""
+def load_params(path: str | Path, overrides: Sequence[str] = ()) -> Params:
+    """Read and validate params.yaml; raise ParamsError naming the first problem.
+
+    ``overrides`` are ``key=value`` strings as ``dvc exp run -S`` takes them
+    (``train.epochs=10``), applied before validation.
+    """
     path = Path(path)
     data = _read_yaml(path)
+    for override in overrides:
+        _apply_override(data, override)
     try:
         return Params.model_validate(data)
     except ValidationError as error:
@@ -151,6 +158,20 @@ def load_params(path: str | Path) -> Params:
         problems = sorted(error.errors(), key=lambda problem: problem["type"] != "extra_forbidden")
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise ParamsError(f"{path}: {_describe(problems[0])}{more}") from None
+
+
+def _apply_override(data: dict, override: str) -> None:
+    key, equals, value = override.partition("=")
+    *parents, leaf = key.split(".")
+    section = data
+    for parent in parents:
+        section = section.get(parent) if isinstance(section, dict) else None
+    if not equals or not isinstance(section, dict) or leaf not in section:
+        raise ParamsError(
+            f"override {override!r}: expected key=value with an existing key, "
+            "such as train.epochs=10"
+        )
+    section[leaf] = yaml.load(value, Loader=_ParamsLoader)
 
 
 class _ParamsLoader(yaml.SafeLoader):

@@ -68,6 +68,27 @@ def test_bn_dropout_normalises_and_drops_out_each_block():
     assert "BatchNormalization" not in off and "Dropout" not in off
 
 
+def output_shapes(model: keras.Model, kind: str) -> list[tuple]:
+    return [tuple(layer.output.shape[1:]) for layer in model.layers if type(layer).__name__ == kind]
+
+
+def test_fast_downsamples_with_three_strided_convs_and_no_pooling():
+    model = make_network(with_model(arch="fast"))
+    assert output_shapes(model, "Conv2D") == [(14, 14, 32), (7, 7, 64), (4, 4, 128)]
+    assert not [kind for kind in layer_kinds(model) if "Pooling" in kind]
+
+
+def test_best_has_two_three_conv_stages_and_a_conv_as_its_dense_layer():
+    model = make_network(with_model(arch="best", dropout=0.4))
+    assert output_shapes(model, "Conv2D") == [
+        (26, 26, 32), (24, 24, 32), (12, 12, 32),
+        (10, 10, 64), (8, 8, 64), (4, 4, 64),
+        (1, 1, 128),
+    ]  # fmt: skip
+    assert layer_kinds(model).count("Dropout") == 3
+    assert layer_kinds(model).count("BatchNormalization") == 7
+
+
 def test_augmentation_acts_in_training_only():
     params = with_model(
         augment=MODEL.augment.model_copy(
@@ -98,6 +119,10 @@ def test_cosine_decays_to_zero_and_warmup_rises_first():
     )
     assert float(warm(0)) < float(warm(5)) < float(warm(10)) == pytest.approx(0.01)
     assert float(warm(40)) == pytest.approx(0.0, abs=1e-7)
+    short = learning_rate(
+        with_train(schedule="warmup_cosine", epochs=2, warmup_epochs=0.3, learning_rate=0.01), 10
+    )
+    assert float(short(3)) == pytest.approx(0.01)  # the peak after 0.3 of 10 steps
 
 
 def test_label_smoothing_is_cross_entropy_against_smoothed_one_hot_targets():

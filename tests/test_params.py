@@ -170,3 +170,27 @@ def test_a_missing_file_is_named(tmp_path):
 
 def test_every_section_in_the_schema_is_in_params_yaml():
     assert set(yaml.safe_load((REPO / "params.yaml").read_text())) == set(Params.model_fields)
+
+
+def test_overrides_set_keys_as_dvc_exp_run_does():
+    params = load_params(
+        REPO / "params.yaml",
+        ["train.epochs=3", "train.learning_rate=2e-3", "model.augment.zoom=0.1", "seed=7"],
+    )
+    assert (params.train.epochs, params.train.learning_rate, params.seed) == (3, 0.002, 7)
+    assert params.model.augment.zoom == 0.1
+
+
+@pytest.mark.parametrize("override", ["train.epoch=3", "epochs", "seed.x=1", "nosuch.key=1"])
+def test_an_override_of_a_key_that_does_not_exist_is_refused(override):
+    with pytest.raises(ParamsError, match=r"override .*expected key=value with an existing key"):
+        load_params(REPO / "params.yaml", [override])
+
+
+def test_an_override_is_validated_like_the_file():
+    with pytest.raises(ParamsError, match=r"train.epochs: -1 is not allowed"):
+        load_params(REPO / "params.yaml", ["train.epochs=-1"])
+
+
+def test_warmup_may_be_a_fraction_of_an_epoch():
+    assert load_params(REPO / "params.yaml", ["train.warmup_epochs=0.3"]).train.warmup_epochs == 0.3
