@@ -97,7 +97,7 @@ def run_arch(raw: RawData, arch: str, overrides: list[str], seeds: list[int]) ->
 
 def table(configs: dict[str, list[str]]) -> str:
     lines = [
-        "| architecture | epochs | training time per run | test accuracy, mean ± sd | "
+        "| configuration | epochs | training time per run | test accuracy, mean ± sd | "
         "min to max | seeds |",
         "|---|---|---|---|---|---|",
     ]

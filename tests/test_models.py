@@ -51,6 +51,7 @@ def test_basic_is_the_standard_cnn():
         "MaxPooling2D",
         "Flatten",
         "Dense",
+        "Dropout",  # params.yaml's model.dropout, 0.5 as in the Keras example
         "Dense",
     ]
     assert model.count_params() == 225_034
