@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import yaml
 
 from mnist_pipeline.dataset import RawData, make_splits, to_model_input
+from mnist_pipeline.evaluation import summary_metrics
 from mnist_pipeline.params import Params, load_params
 from mnist_pipeline.training import make_deterministic, train_model
 
@@ -55,8 +55,9 @@ class TestAccuracyClock(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.trained_seconds += time.perf_counter() - self.started
-        predicted = self.model.predict(self.x_test, batch_size=1000, verbose=0).argmax(axis=1)
-        self.history.append((self.trained_seconds, float(np.mean(predicted == self.y_test))))
+        probabilities = self.model.predict(self.x_test, batch_size=1000, verbose=0)
+        accuracy = summary_metrics(self.y_test, probabilities)["accuracy"]
+        self.history.append((self.trained_seconds, accuracy))
 
     def seconds_to(self, target: float) -> float | None:
         return next((seconds for seconds, accuracy in self.history if accuracy >= target), None)

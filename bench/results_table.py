@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import yaml
 
 from mnist_pipeline.atomic import write_json
 from mnist_pipeline.dataset import RawData, make_splits
+from mnist_pipeline.evaluation import summary_metrics
 from mnist_pipeline.params import load_params
 from mnist_pipeline.training import train_model
 
@@ -50,13 +50,13 @@ def train_once(raw: RawData, overrides: list[str], seed: int) -> dict:
             params, splits["train"], splits["val"], Path(live_dir), callbacks=[clock]
         )
     test = splits["test"]
-    predicted = model.predict(test.x, batch_size=1000, verbose=0).argmax(axis=1)
+    probabilities = model.predict(test.x, batch_size=1000, verbose=0)
     keras.backend.clear_session()
     return {
         "seed": seed,
         "epochs": clock.epochs,
         "train_seconds": round(clock.seconds, 1),
-        "test_accuracy": float(np.mean(predicted == test.y)),
+        "test_accuracy": summary_metrics(test.y, probabilities)["accuracy"],
     }
 
 
