@@ -88,15 +88,16 @@ def bn_dropout(params: ModelParams) -> list[layers.Layer]:
 
 
 def fast(params: ModelParams) -> list[layers.Layer]:
-    """Three strided convs and no pooling: 28 -> 14 -> 7 -> 4, about 2.3M multiply-adds an image.
+    """Three strided convs and no pooling: 28 -> 14 -> 7 -> 4, about 1.3M multiply-adds an image.
 
     On a 2-core CPU training time is compute-bound, so this spends its budget
     where it pays: a cheap 5x5 first layer, and the widest layer at the smallest map.
+    The widths are as narrow as still passes 99.0% in two epochs on every seed tried.
     """
     return [
-        *_conv_block(32, params, kernel=5, strides=2),  # -> 14x14x32
-        *_conv_block(64, params, strides=2),  # -> 7x7x64
-        *_conv_block(128, params, strides=2),  # -> 4x4x128
+        *_conv_block(24, params, kernel=5, strides=2),  # -> 14x14x24
+        *_conv_block(48, params, strides=2),  # -> 7x7x48
+        *_conv_block(96, params, strides=2),  # -> 4x4x96
         layers.Flatten(),
         *_dropout(params.dropout),
         _output(),

@@ -75,7 +75,7 @@ def output_shapes(model: keras.Model, kind: str) -> list[tuple]:
 
 def test_fast_downsamples_with_three_strided_convs_and_no_pooling():
     model = make_network(with_model(arch="fast"))
-    assert output_shapes(model, "Conv2D") == [(14, 14, 32), (7, 7, 64), (4, 4, 128)]
+    assert output_shapes(model, "Conv2D") == [(14, 14, 24), (7, 7, 48), (4, 4, 96)]
     assert not [kind for kind in layer_kinds(model) if "Pooling" in kind]
 
 
