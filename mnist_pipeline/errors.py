@@ -34,15 +34,27 @@ class MissingInputError(PipelineError):
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C so that ``finally`` blocks remove temporary files."""
+    """SIGTERM or SIGINT, raised so that ``finally`` blocks remove temporary files."""
 
     def __init__(self, signal_number: int):
         super().__init__(signal_number)
         self.exit_code = 128 + signal_number
 
 
+# Every stop signal received. Python only reports an exception raised inside a
+# __del__ or a C callback, so a signal landing there would be lost without this.
+_stop_signals: list[int] = []
+
+
 def _raise_terminated(signal_number, _frame):
+    _stop_signals.append(signal_number)
     raise Terminated(signal_number)
+
+
+def raise_if_stopped() -> None:
+    """Raise again for a stop signal whose exception was swallowed."""
+    if _stop_signals:
+        raise Terminated(_stop_signals[0])
 
 
 def run_command(main: Callable[[list[str] | None], int | None]) -> None:
@@ -51,8 +63,10 @@ def run_command(main: Callable[[list[str] | None], int | None]) -> None:
     ``main`` may return an exit status (None means success).
     """
     signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, _raise_terminated)
     try:
         status = main(None)
+        raise_if_stopped()
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)

@@ -11,7 +11,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from mnist_pipeline.dataset import Split
-from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.errors import PipelineError, raise_if_stopped
 from mnist_pipeline.models import build_model, steps_per_epoch
 from mnist_pipeline.params import Params, TrainParams
 
@@ -30,6 +30,13 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 f"training loss became {float(loss)} at batch {batch}; "
                 "lower train.learning_rate (no model was written)"
             )
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """End training at the next batch after Ctrl-C or SIGTERM, even if Keras swallowed it."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_if_stopped()
 
 
 def make_deterministic(seed: int) -> None:
@@ -60,6 +67,7 @@ def train_model(
             validation_data=(val.x, val.y),  # never the test set
             callbacks=[
                 StopOnNonFiniteLoss(),
+                StopOnSignal(),
                 *early_stopping(params.train),
                 DVCLiveCallback(live=live),
                 *callbacks,
