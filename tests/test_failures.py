@@ -3,6 +3,7 @@
 Stages run here as separate processes, exactly as DVC runs them.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,9 +15,12 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_pipeline.dataset import RawData
-from mnist_pipeline.errors import PipelineError
+from mnist_pipeline import errors
+from mnist_pipeline.dataset import RawData, make_splits
+from mnist_pipeline.errors import PipelineError, Terminated, run_command
 from mnist_pipeline.modelfile import load_model
+from mnist_pipeline.params import load_params
+from mnist_pipeline.training import train_model
 from stages import download, preprocess
 from tests.conftest import REPO, Workspace, run_stage, tiny_params, write_params
 
@@ -145,6 +149,30 @@ def test_a_stage_stopped_midway_leaves_the_previous_outputs(
     if stop != signal.SIGKILL:  # only SIGKILL gives no chance to clean up
         assert files_under(tmp_path) == before
         assert "interrupted; the previous outputs were left in place" in process.stderr.read()
+
+
+@pytest.fixture
+def lost_stop_signal(monkeypatch):
+    """A SIGTERM whose exception was lost, as one raised inside a ``__del__`` is."""
+    monkeypatch.setattr(errors, "_stop_signals", [])
+    with contextlib.suppress(Terminated):
+        errors._raise_terminated(signal.SIGTERM, None)
+
+
+def test_a_lost_stop_signal_still_stops_training(lost_stop_signal, tmp_path, tiny_mnist):
+    splits = make_splits(tiny_mnist, 0.1, 0, None)
+    params = load_params(REPO / "params.yaml", ["train.epochs=50"])
+    with pytest.raises(Terminated):
+        train_model(params, splits["train"], splits["val"], tmp_path / "live")
+
+
+def test_a_lost_stop_signal_still_makes_the_command_fail(lost_stop_signal, monkeypatch, capsys):
+    # Keep pytest's own handlers: the point here is the exit status, not installing them.
+    monkeypatch.setattr(errors.signal, "signal", lambda *args: None)
+    with pytest.raises(SystemExit) as exit_info:
+        run_command(lambda argv: None)
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert "interrupted" in capsys.readouterr().err
 
 
 def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 120) -> None:
