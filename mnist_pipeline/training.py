@@ -62,6 +62,7 @@ def train_model(
         model.fit(
             batches(train, params.train.batch_size, seed=params.seed),
             epochs=params.train.epochs,
+            shuffle=False,  # batches() shuffles; Keras would warn it cannot
             validation_data=batches(val, params.train.batch_size),  # never the test set
             callbacks=[
                 StopOnNonFiniteLoss(),
