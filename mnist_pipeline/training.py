@@ -82,8 +82,8 @@ def batches(split: Split, batch_size: int, seed: int | None = None) -> tf.data.D
     Two things ``fit(x, y, shuffle=True)`` gets wrong here, so it is not used:
     - with op determinism on, Keras's shuffle repeats one order every epoch;
     - tf.data's autotuning thread sometimes outlives its epoch's iterator, and the
-      next epoch waits for it, 5 s before the second epoch of ``fast`` in about
-      half of its runs. Slicing arrays in memory needs no tuning.
+      next epoch waits seconds for it (bench/reference_race.py prints these waits
+      for Keras's batches). Slicing arrays in memory needs no tuning.
     """
     indices = tf.data.Dataset.range(len(split.y))
     if seed is not None:
