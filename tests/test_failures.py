@@ -104,10 +104,10 @@ def test_a_diverging_loss_fails_training_and_writes_nothing(
     params = write_params(
         tmp_path / "params.yaml",
         tiny_params(
-            # Steps this large overflow float32 at once; a merely large rate (1000)
-            # can leave a ReLU net dead with a huge but finite loss.
             tiny_mnist_file,
             tiny_mnist,
+            # Steps this large overflow float32 at once; a merely large rate (1000)
+            # can leave a ReLU net dead with a huge but finite loss.
             train={"learning_rate": 1e38, "optimizer": "sgd"},
         ),
     )
