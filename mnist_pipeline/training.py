@@ -10,10 +10,13 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from mnist_pipeline.dataset import Split
+from mnist_pipeline.dataset import NUM_CLASSES, Split
 from mnist_pipeline.errors import PipelineError, raise_if_stopped
 from mnist_pipeline.models import build_model, steps_per_epoch
-from mnist_pipeline.params import Params, TrainParams
+from mnist_pipeline.params.train import TrainParams, TrainStageParams
+
+# A model whose validation accuracy ends below this learned nothing worth writing.
+NO_BETTER_THAN_CHANCE = 2 / NUM_CLASSES
 
 
 class NonFiniteLossError(PipelineError):
@@ -40,13 +43,18 @@ class StopOnSignal(keras.callbacks.Callback):
 
 
 def make_deterministic(seed: int) -> None:
-    """Same seed, same machine, same weights: seeds Python, NumPy and TF, and pins op order."""
+    """Same seed, same machine, same weights: seeds Python, NumPy and TF, and pins op order.
+
+    Clearing the session also restarts Keras's layer names (conv2d, conv2d_1, ...),
+    which the saved model holds: the same run gives the same file.
+    """
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
 def train_model(
-    params: Params,
+    params: TrainStageParams,
     train: Split,
     val: Split,
     live_dir: Path,
@@ -59,7 +67,7 @@ def train_model(
         model = build_model(params.model, params.train, steps)
     # dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        model.fit(
+        history = model.fit(
             batches(train, params.train.batch_size, seed=params.seed),
             epochs=params.train.epochs,
             shuffle=False,  # batches() shuffles; Keras would warn it cannot
@@ -73,11 +81,22 @@ def train_model(
             ],
             verbose=2,
         )
+    check_learned(history.history["val_accuracy"][-1])
     return model
 
 
+def check_learned(val_accuracy: float) -> None:
+    """Refuse a model that ended no better than guessing (a learning rate far too high)."""
+    if not val_accuracy >= NO_BETTER_THAN_CHANCE:
+        raise PipelineError(
+            f"training ended at validation accuracy {val_accuracy:.4f}, no better than chance "
+            f"(below {NO_BETTER_THAN_CHANCE:.2f}); try a lower train.learning_rate "
+            "(no model was written)"
+        )
+
+
 def batches(split: Split, batch_size: int, seed: int | None = None) -> tf.data.Dataset:
-    """The split in batches; with a seed, shuffled afresh each epoch.
+    """The split in batches of (uint8 images, one-hot labels); with a seed, shuffled each epoch.
 
     Two things ``fit(x, y, shuffle=True)`` gets wrong here, so it is not used:
     - with op determinism on, Keras's shuffle repeats one order every epoch;
@@ -91,7 +110,10 @@ def batches(split: Split, batch_size: int, seed: int | None = None) -> tf.data.D
     # The arrays enter once, as one element, rather than as constants of the graph.
     arrays = tf.data.Dataset.from_tensors((split.x, split.y)).repeat()
     dataset = tf.data.Dataset.zip(indices.batch(batch_size), arrays).map(
-        lambda batch, data: (tf.gather(data[0], batch), tf.gather(data[1], batch))
+        lambda batch, data: (
+            tf.gather(data[0], batch),
+            tf.one_hot(tf.gather(data[1], batch), NUM_CLASSES),  # for the smoothed loss
+        )
     )
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -9,12 +9,10 @@ from mnist_pipeline.atomic import atomic_path, write_json
 from mnist_pipeline.dataset import Split, split_path
 from mnist_pipeline.errors import run_command
 from mnist_pipeline.evaluation import gallery, per_class_metrics, save_gallery, summary_metrics
-from mnist_pipeline.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True, help="folder of processed splits")
     parser.add_argument("--metrics", type=Path, required=True, help="summary metrics JSON")
@@ -23,7 +21,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gallery", type=Path, required=True, help="images for the report")
     args = parser.parse_args(argv)
 
-    load_params(args.params)  # evaluate reads no params, but a broken file still stops the run
     test = Split.load(split_path(args.data, "test"))
     from mnist_pipeline.modelfile import load_model  # imports TensorFlow
 

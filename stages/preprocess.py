@@ -1,12 +1,14 @@
-"""Stage preprocess: scale pixels to [0, 1] and split off a stratified validation set."""
+"""Stage preprocess: split off a stratified validation set; pixels stay uint8."""
 
 import argparse
 from pathlib import Path
 
 from mnist_pipeline.atomic import atomic_path
-from mnist_pipeline.dataset import RawData, make_splits, split_path
+from mnist_pipeline.dataset import RawData, split_path
 from mnist_pipeline.errors import run_command
 from mnist_pipeline.params import load_params
+from mnist_pipeline.params.preprocess import PreprocessStageParams
+from mnist_pipeline.preprocess import make_splits
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for train/val/test.npz")
     args = parser.parse_args(argv)
 
-    params = load_params(args.params)
+    params = load_params(args.params, PreprocessStageParams)
     preprocess = params.preprocess
     splits = make_splits(
         RawData.load(args.raw), preprocess.val_fraction, params.seed, preprocess.train_subset

@@ -10,6 +10,7 @@ from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.errors import MissingInputError, run_command
 from mnist_pipeline.evaluation import load_gallery
 from mnist_pipeline.params import load_params
+from mnist_pipeline.params.report import ReportStageParams
 from mnist_pipeline.report import (
     confusion_figure,
     image_grid_figure,
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name}", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    params = load_params(args.params).report
+    params = load_params(args.params, ReportStageParams).report
     summary, per_class = read_json(args.metrics), read_json(args.per_class)
     predictions = read_csv(args.predictions)
     history = read_history(args.training)

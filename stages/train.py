@@ -7,6 +7,7 @@ from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.dataset import Split, split_path
 from mnist_pipeline.errors import run_command
 from mnist_pipeline.params import load_params
+from mnist_pipeline.params.train import TrainStageParams
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,14 +18,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--live", type=Path, required=True, help="folder for per-epoch metrics")
     args = parser.parse_args(argv)
 
-    params = load_params(args.params)
+    params = load_params(args.params, TrainStageParams)
     train = Split.load(split_path(args.data, "train"))
     val = Split.load(split_path(args.data, "val"))
     # TensorFlow takes seconds to import: only once the params and inputs are known good.
+    from mnist_pipeline.modelfile import save_model
+    from mnist_pipeline.models import inference_model
     from mnist_pipeline.training import train_model
 
     with atomic_path(args.live, directory=True) as live_dir, atomic_path(args.model) as model_file:
-        train_model(params, train, val, live_dir).save(model_file)
+        network = train_model(params, train, val, live_dir)
+        save_model(inference_model(network), model_file)
 
 
 if __name__ == "__main__":

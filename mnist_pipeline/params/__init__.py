@@ -1,0 +1,199 @@
+"""params.yaml, parsed once into typed, frozen objects; the machinery every stage shares.
+
+Each stage reads only its own sections, with a schema in the module of the
+same name (``params/train.py`` for the train stage), so a change to one
+stage's schema re-runs only that stage. Every key of a section is required:
+params.yaml is the one place a setting lives, so DVC sees every change.
+Unknown keys, wrong types and out-of-range values are refused with one line
+naming the key, the value and what is allowed.
+"""
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from mnist_pipeline.errors import ParamsError
+
+Seed = Annotated[StrictInt, Field(ge=0, lt=2**32)]
+
+
+class Section(BaseModel):
+    """One section of params.yaml: every key required, none unknown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StageParams(BaseModel):
+    """The sections one stage reads; the other stages' sections are not its business."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def load_params(path: str | Path, schema: type[Schema], overrides: Sequence[str] = ()) -> Schema:
+    """Read ``path`` and validate it against ``schema``; ParamsError names the first problem.
+
+    ``overrides`` are ``key=value`` strings as ``dvc exp run -S`` takes them
+    (``train.epochs=10``), applied before validation.
+    """
+    path = Path(path)
+    data = _read_yaml(path, schema)
+    for override in overrides:
+        _apply_override(data, override)
+    try:
+        return schema.model_validate(data)
+    except ValidationError as error:
+        # A misspelled key is both unknown and missing: name the spelling first.
+        problems = sorted(error.errors(), key=lambda problem: problem["type"] != "extra_forbidden")
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        found = ", ".join(map(str, data))
+        raise ParamsError(f"{path}: {_describe(problems[0], schema, found)}{more}") from None
+
+
+def _apply_override(data: dict, override: str) -> None:
+    key, equals, value = override.partition("=")
+    *parents, leaf = key.split(".")
+    section = data
+    for parent in parents:
+        section = section.get(parent) if isinstance(section, dict) else None
+    if not equals or not isinstance(section, dict) or leaf not in section:
+        raise ParamsError(
+            f"override {override!r}: expected key=value with an existing key, "
+            "such as train.epochs=10"
+        )
+    section[leaf] = yaml.load(value, Loader=_ParamsLoader)
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """YAML 1.2 floats (``1e-3`` is a float, not a string), no duplicate keys, no aliases."""
+
+    def compose_node(self, parent, index):
+        # An alias is never needed in params, and a few nested ones expand to gigabytes.
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.nan$"),
+    list("-+0123456789."),
+)
+
+
+def _read_yaml(path: Path, schema: type[BaseModel]) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ParamsError(f"{path}: is a folder, expected a YAML file") from None
+    except UnicodeDecodeError as error:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise ParamsError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_ParamsLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ParamsError(f"{path}{where}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(
+            f"{path}: expected a mapping with the keys {', '.join(schema.model_fields)}"
+        )
+    return data
+
+
+def _describe(problem: dict, schema: type[BaseModel], found: str) -> str:
+    sections, key = _walk(problem["loc"][:-1], schema)
+    key = ".".join([*key, str(problem["loc"][-1])]) if problem["loc"] else "(top level)"
+    if problem["type"] == "extra_forbidden":
+        allowed = sorted({name for model in sections for name in model.model_fields})
+        guess = difflib.get_close_matches(str(problem["loc"][-1]), allowed, n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        return f"unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}"
+    if problem["type"] == "missing":
+        top_level = f" (the file has: {found})" if len(problem["loc"]) == 1 else ""
+        return f"missing key {key!r}{top_level}"
+    if problem["type"] == "union_tag_invalid":
+        context = problem["ctx"]
+        tags = context["expected_tags"]
+        return f"{key}.kind: {_shown(context['tag'])} is not allowed: expected one of {tags}"
+    message = problem["msg"][0].lower() + problem["msg"][1:]
+    return f"{key}: {_shown(problem['input'])} is not allowed: {message}"
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """A value as the user wrote it, cut short: an error message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _walk(location: tuple, schema: type[BaseModel]) -> tuple[list[type[BaseModel]], list[str]]:
+    """Follow a pydantic error location from the top: the sections reached, and the key path.
+
+    A location also holds list positions and the tags of union members (the
+    ``url`` in ``data.sources.1.url.sha256``); tags are not keys, so they are
+    left out of the path a user sees.
+    """
+    sections, key = [schema], []
+    for part in location:
+        if isinstance(part, int):  # a position in a list: same sections
+            key.append(str(part))
+            continue
+        stepped = [inner for model in sections for inner in _step(model, part)]
+        if stepped:
+            sections, key = stepped, [*key, part]
+        else:
+            sections = [model for model in sections if _tag(model) == part]
+    return sections, key
+
+
+def _step(annotation, part) -> list[type[BaseModel]]:
+    """The models reached from ``annotation`` by one step ``part`` of an error location."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if part not in annotation.model_fields:
+            return []
+        return _models_in(annotation.model_fields[part].annotation)
+    return []
+
+
+def _tag(model: type[BaseModel]) -> str | None:
+    kind = model.model_fields.get("kind")
+    return typing.get_args(kind.annotation)[0] if kind else None
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    # Unwrap Optional, unions, tuples and Annotated down to the section models.
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    if origin in (tuple, list, typing.Union, types.UnionType):
+        return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+    return []
