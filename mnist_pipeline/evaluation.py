@@ -35,17 +35,19 @@ def summary_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, 
     )
 
 
-def per_class_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, dict]:
+def per_class_metrics(labels: np.ndarray, predicted: np.ndarray) -> list[dict]:
+    """One record per digit, in order: a table DVC plots as bars (and the report prints)."""
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=range(NUM_CLASSES), zero_division=0
     )
-    return {
-        str(digit): {
+    return [
+        {
+            "digit": digit,
             **_rounded({"precision": precision[digit], "recall": recall[digit], "f1": f1[digit]}),
             "support": int(support[digit]),
         }
         for digit in range(NUM_CLASSES)
-    }
+    ]
 
 
 def _rounded(values: dict) -> dict[str, float]:

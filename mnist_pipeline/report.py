@@ -130,7 +130,7 @@ def save_figure(figure: Figure, path: Path) -> None:
 
 
 def markdown_report(
-    summary: dict, per_class: dict, history: pd.DataFrame, images: dict[str, str]
+    summary: dict, per_class: list[dict], history: pd.DataFrame, images: dict[str, str]
 ) -> str:
     last = history.iloc[-1]
     lines = [
@@ -148,9 +148,9 @@ def markdown_report(
         "| digit | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
         *(
-            f"| {digit} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
+            f"| {row['digit']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
             f"| {row['support']} |"
-            for digit, row in per_class.items()
+            for row in per_class
         ),
         "",
         "## Figures",

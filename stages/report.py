@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"test accuracy {summary['accuracy']:.4f}; report in {args.out / 'report.md'}")
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict | list:
     if not path.is_file():
         raise MissingInputError(path, "metrics file")
     return json.loads(path.read_text())

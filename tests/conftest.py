@@ -5,7 +5,6 @@ digits), scaled to MNIST's 20x20 box inside 28x28, so every test runs on real
 handwriting without a network.
 """
 
-import copy
 import hashlib
 import os
 import sys
@@ -57,20 +56,34 @@ def tiny_mnist_file(tmp_path_factory, tiny_mnist) -> Path:
     return path
 
 
-def base_params() -> dict:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+def tiny_params(**sections) -> dict:
+    """A complete params file of the tests' own for one-epoch runs, never the workspace's.
 
-
-def tiny_params(source_file: Path, data: RawData, **sections) -> dict:
-    """The repo's params, reading ``source_file`` and training for one epoch."""
-    params = copy.deepcopy(base_params())
-    params["data"]["sources"] = [
-        {"kind": "file", "path": str(source_file), "sha256": sha256_of_file(source_file)}
-    ]
-    params["data"]["array_sha256"] = digests(data)
-    params["train"]["epochs"] = 1
-    params["train"]["batch_size"] = 64
-    params["report"] = {"sample_images": 16, "misclassified_images": 9}
+    ``sections`` update a section's keys (a dict) or replace a value (anything else).
+    """
+    params = {
+        "seed": 42,
+        "data": {"timeout_seconds": 5.0, "retries": 2},
+        "preprocess": {"val_fraction": 0.1, "train_subset": None},
+        "model": {
+            "arch": "basic",
+            "dropout": 0.5,
+            "batch_norm": True,
+            "augment": {"rotation_degrees": 0.0, "translation": 0.0, "zoom": 0.0},
+        },
+        "train": {
+            "epochs": 1,
+            "batch_size": 64,
+            "learning_rate": 0.001,
+            "optimizer": "adam",
+            "schedule": "constant",
+            "warmup_epochs": 1.0,
+            "label_smoothing": 0.0,
+            "early_stopping": {"patience": 0, "restore_best": True},
+            "mixed_precision": False,
+        },
+        "report": {"sample_images": 16, "misclassified_images": 9},
+    }
     for section, values in sections.items():
         if isinstance(values, dict):
             params[section].update(values)
@@ -79,14 +92,31 @@ def tiny_params(source_file: Path, data: RawData, **sections) -> dict:
     return params
 
 
+def tiny_sources(source_file: Path, data: RawData) -> dict:
+    """A data-source file that points at ``source_file``, holding ``data``."""
+    return {
+        "sources": [
+            {"kind": "file", "path": str(source_file), "sha256": sha256_of_file(source_file)}
+        ],
+        "array_sha256": digests(data),
+    }
+
+
 def write_params(path: Path, params: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
 
 @pytest.fixture
-def params_file(tmp_path, tiny_mnist_file, tiny_mnist) -> Path:
-    return write_params(tmp_path / "params.yaml", tiny_params(tiny_mnist_file, tiny_mnist))
+def params_file(tmp_path) -> Path:
+    return write_params(tmp_path / "params.yaml", tiny_params())
+
+
+@pytest.fixture(scope="session")
+def sources_file(tmp_path_factory, tiny_mnist_file, tiny_mnist) -> Path:
+    path = tmp_path_factory.mktemp("sources") / "sources.yaml"
+    return write_params(path, tiny_sources(tiny_mnist_file, tiny_mnist))
 
 
 def run_stage(name: str, *args: str, cwd: Path | None = None):
@@ -111,15 +141,16 @@ def sha256_bytes(data: bytes) -> str:
 class Workspace:
     """The paths a pipeline run writes under ``root``, laid out as in dvc.yaml."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, sources: Path | None = None):
         self.root = root
         self.params = root / "params.yaml"
+        self.sources = sources or root / "data/sources.yaml"
         self.raw = root / "data/raw/mnist.npz"
         self.processed = root / "data/processed"
         self.model = root / "models/model.keras"
         self.training = root / "plots/training"
         self.metrics = root / "metrics/test.json"
-        self.per_class = root / "metrics/per_class.json"
+        self.per_class = root / "plots/eval/per_class.json"
         self.predictions = root / "plots/eval/predictions.csv"
         self.gallery = root / "plots/eval/gallery.npz"
         self.report = root / "plots/report"
@@ -127,7 +158,7 @@ class Workspace:
     def arguments(self, stage: str, params: Path | None = None) -> list[str]:
         """The stage's command-line arguments, as dvc.yaml passes them."""
         options = {
-            "download": {"out": self.raw},
+            "download": {"sources": self.sources, "out": self.raw},
             "preprocess": {"raw": self.raw, "out": self.processed},
             "train": {"data": self.processed, "model": self.model, "live": self.training},
             "evaluate": {
@@ -147,8 +178,9 @@ class Workspace:
                 "out": self.report,
             },
         }[stage]
+        reads_params = stage != "evaluate"
         pairs = [
-            ["--params", str(params or self.params)],
+            *([["--params", str(params or self.params)]] if reads_params else []),
             *([f"--{name}", str(path)] for name, path in options.items()),
         ]
         return [word for pair in pairs for word in pair]

@@ -3,25 +3,31 @@
 import numpy as np
 import pytest
 
-from mnist_pipeline.dataset import RawData, Split, check_raw, stratified_split, to_model_input
+from mnist_pipeline.atomic import write_npz
+from mnist_pipeline.dataset import RawData, Split, check_raw
 from mnist_pipeline.errors import MissingInputError, PipelineError
-
-
-def test_to_model_input_scales_uint8_to_unit_float32_with_a_channel():
-    pixels = np.array([[[0, 255], [128, 51]]], dtype=np.uint8).repeat(14, 1).repeat(14, 2)
-    images = to_model_input(pixels)
-    assert images.shape == (1, 28, 28, 1)
-    assert images.dtype == np.float32
-    assert images.min() == 0.0 and images.max() == 1.0
-    assert images[0, 14, 14, 0] == pytest.approx(51 / 255)
+from mnist_pipeline.preprocess import stratified_split
 
 
 @pytest.mark.parametrize(
-    "bad", [np.zeros((2, 28, 28), np.float32), np.zeros((2, 27, 28), np.uint8)]
+    ("change", "message"),
+    [
+        (lambda x, y: (x.astype(np.float32) / 255, y), "x: dtype float32, expected uint8"),
+        (lambda x, y: (x[..., None], y), r"x: shape \(\d+, 28, 28, 1\), expected \(N, 28, 28\)"),
+        (lambda x, y: (np.repeat(x[..., None], 3, -1), y), "x: shape"),
+        (lambda x, y: (x, y[:-5]), r"y: shape \(\d+,\), expected \(\d+,\) to match images"),
+        (lambda x, y: (x, y + 10), "y: labels span 10..19, expected 0..9"),
+    ],
+    ids=["float-pixels", "channel-axis", "rgb", "short-labels", "labels-out-of-range"],
 )
-def test_to_model_input_refuses_anything_but_uint8_28x28(bad):
-    with pytest.raises(ValueError, match="expected uint8 images of shape"):
-        to_model_input(bad)
+def test_a_corrupt_split_is_refused_naming_the_file_and_the_problem(
+    tmp_path, tiny_mnist, change, message
+):
+    path = tmp_path / "train.npz"
+    write_npz(path, **dict(zip("xy", change(tiny_mnist.x_test, tiny_mnist.y_test), strict=True)))
+    with pytest.raises(PipelineError, match=message) as error:
+        Split.load(path)
+    assert str(error.value).startswith(f"{path}: ")
 
 
 def test_check_raw_accepts_mnist_shaped_data(tiny_mnist):
@@ -78,8 +84,8 @@ def test_stratified_split_with_too_few_images_of_a_class_says_so():
         stratified_split(labels, 0.5, seed=0)
 
 
-def test_split_round_trips_through_npz(tmp_path):
-    split = Split(np.random.default_rng(0).random((5, 28, 28, 1), np.float32), np.arange(5))
+def test_split_round_trips_through_npz(tmp_path, tiny_mnist):
+    split = Split(tiny_mnist.x_test, tiny_mnist.y_test)
     split.save(tmp_path / "train.npz")
     loaded = Split.load(tmp_path / "train.npz")
     np.testing.assert_array_equal(loaded.x, split.x)
@@ -110,7 +116,7 @@ def test_loading_refuses_pickled_object_arrays(tmp_path):
 def test_a_write_removes_temporaries_left_by_a_killed_run(tmp_path):
     (tmp_path / ".train.abc123.tmp.npz").write_bytes(b"half-written")
     (tmp_path / ".other.abc123.tmp.npz").write_bytes(b"not ours")
-    Split(np.zeros((1, 28, 28, 1), np.float32), np.zeros(1)).save(tmp_path / "train.npz")
+    Split(np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)).save(tmp_path / "train.npz")
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         ".other.abc123.tmp.npz",
         "train.npz",

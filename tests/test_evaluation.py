@@ -34,21 +34,22 @@ def test_metrics_match_a_hand_count():
     metrics = summary_metrics(labels, one_hot_probabilities(predicted))
     assert metrics["accuracy"] == pytest.approx(12 / 13, abs=1e-6)
     per_class = per_class_metrics(labels, predicted)
-    assert per_class["0"] == {
+    assert per_class[0] == {
+        "digit": 0,
         "precision": 1.0,
         "recall": 0.5,
         "f1": pytest.approx(2 / 3, abs=1e-6),
         "support": 2,
     }
-    assert per_class["1"]["precision"] == pytest.approx(2 / 3, abs=1e-6)
-    assert per_class["1"]["recall"] == 1.0
-    assert sorted(per_class, key=int) == [str(d) for d in range(10)]
+    assert per_class[1]["precision"] == pytest.approx(2 / 3, abs=1e-6)
+    assert per_class[1]["recall"] == 1.0
+    assert [row["digit"] for row in per_class] == list(range(10))
 
 
 def test_a_class_never_predicted_scores_zero_without_warning():
     labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     predicted = np.where(labels == 9, 8, labels)
-    assert per_class_metrics(labels, predicted)["9"]["precision"] == 0.0
+    assert per_class_metrics(labels, predicted)[9]["precision"] == 0.0
 
 
 def test_cross_entropy_matches_keras():

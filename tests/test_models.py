@@ -1,22 +1,29 @@
 """Model builders, augmentation, schedules, losses and optimizers."""
 
+import os
+import subprocess
+import sys
+import time
+
 import keras
 import numpy as np
 import pytest
 
+from mnist_pipeline.modelfile import load_model, save_model
 from mnist_pipeline.models import (
     ARCHITECTURES,
     build_model,
+    inference_model,
     learning_rate,
     make_loss,
     make_network,
     make_optimizer,
 )
-from mnist_pipeline.params import load_params
-from tests.conftest import REPO
+from mnist_pipeline.params.train import ModelParams, TrainParams
+from tests.conftest import tiny_params
 
-DEFAULTS = load_params(REPO / "params.yaml")
-MODEL, TRAIN = DEFAULTS.model, DEFAULTS.train
+MODEL = ModelParams.model_validate(tiny_params()["model"])
+TRAIN = TrainParams.model_validate(tiny_params()["train"])
 
 
 def with_model(**changes):
@@ -31,7 +38,7 @@ def with_train(**changes):
 @pytest.mark.parametrize("batch_norm", [True, False])
 def test_every_architecture_maps_images_to_ten_probabilities(arch, batch_norm):
     model = build_model(with_model(arch=arch, batch_norm=batch_norm, dropout=0.25), TRAIN)
-    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
     probabilities = np.asarray(model(images))
     assert probabilities.shape == (4, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -45,6 +52,7 @@ def layer_kinds(model: keras.Model) -> list[str]:
 def test_basic_is_the_standard_cnn():
     model = make_network(MODEL)
     assert layer_kinds(model) == [
+        "Rescaling",  # pixels 0-255 in: the model scales them itself
         "Conv2D",
         "MaxPooling2D",
         "Conv2D",
@@ -97,9 +105,9 @@ def test_augmentation_acts_in_training_only():
         )
     )
     model = make_network(params)
-    assert layer_kinds(model)[:3] == ["RandomRotation", "RandomTranslation", "RandomZoom"]
+    assert layer_kinds(model)[1:4] == ["RandomRotation", "RandomTranslation", "RandomZoom"]
     images = np.random.default_rng(1).random((2, 28, 28, 1), dtype=np.float32)
-    augmenting = keras.Sequential(model.layers[:3])
+    augmenting = keras.Sequential(model.layers[1:4])
     np.testing.assert_array_equal(np.asarray(augmenting(images, training=False)), images)
     assert not np.allclose(np.asarray(augmenting(images, training=True)), images)
 
@@ -128,33 +136,72 @@ def test_cosine_decays_to_zero_and_warmup_rises_first():
 
 def test_label_smoothing_is_cross_entropy_against_smoothed_one_hot_targets():
     labels = np.array([0, 3])
+    one_hot = np.eye(10)[labels]  # as training.batches gives them
     probabilities = np.full((2, 10), 0.05, np.float32)
     probabilities[[0, 1], labels] = 0.55
     smoothing = 0.1
     targets = np.full((2, 10), smoothing / 10)
     targets[[0, 1], labels] += 1 - smoothing
     expected = -(targets * np.log(probabilities)).sum(axis=1).mean()
-    assert float(make_loss(smoothing)(labels, probabilities)) == pytest.approx(expected, rel=1e-5)
+    assert float(make_loss(smoothing)(one_hot, probabilities)) == pytest.approx(expected, rel=1e-5)
     plain = -np.log(0.55)
-    assert float(make_loss(0.0)(labels, probabilities)) == pytest.approx(plain, rel=1e-5)
+    assert float(make_loss(0.0)(one_hot, probabilities)) == pytest.approx(plain, rel=1e-5)
 
 
-def test_a_model_with_every_knob_trains_saves_and_loads(tmp_path):
-    from mnist_pipeline.modelfile import load_model
-
+def every_knob_model() -> keras.Model:
     model = build_model(
         with_model(
             arch="best",
             dropout=0.2,
-            augment=MODEL.augment.model_copy(update={"rotation_degrees": 10.0}),
+            augment=MODEL.augment.model_copy(update={"rotation_degrees": 10.0, "zoom": 0.1}),
         ),
         with_train(schedule="warmup_cosine", label_smoothing=0.1, optimizer="adamw", epochs=1),
         2,
     )
-    images = np.random.default_rng(2).random((16, 28, 28, 1), dtype=np.float32)
-    model.fit(images, np.arange(16) % 10, batch_size=8, epochs=1, verbose=0)
-    model.save(tmp_path / "model.keras")
-    loaded = load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(
-        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
+    images = np.random.default_rng(2).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    model.fit(images, np.eye(10)[np.arange(16) % 10], batch_size=8, epochs=1, verbose=0)
+    return model
+
+
+# Loads the model in a Python where this package cannot be imported, as a user's would.
+LOAD_WITHOUT_THE_PACKAGE = """
+import sys
+sys.modules["mnist_pipeline"] = None  # any import of it now fails
+import keras, numpy as np
+pixels = np.load(sys.argv[2])
+# (N, 28, 28) and (N, 28, 28, 1), each on a fresh load: one predict function traced
+# for one rank does not take the other (Keras relaxes the shape to an unknown rank).
+for batch in (pixels, pixels[..., None]):
+    model = keras.models.load_model(sys.argv[1])
+    print(model.predict(batch, verbose=0).argmax(axis=1).tolist())
+"""
+
+
+def test_the_saved_model_is_self_contained_and_loads_with_plain_keras(tmp_path):
+    network = every_knob_model()
+    saved = inference_model(network)
+    assert not [layer for layer in saved.layers if layer.name.startswith("augment_")]
+    save_model(saved, tmp_path / "model.keras")
+    pixels = np.random.default_rng(3).integers(0, 256, (8, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "pixels.npy", pixels)
+    command = [sys.executable, "-c", LOAD_WITHOUT_THE_PACKAGE]
+    result = subprocess.run(
+        [*command, str(tmp_path / "model.keras"), str(tmp_path / "pixels.npy")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+    assert result.returncode == 0, result.stderr
+    expected = network.predict(pixels, verbose=0).argmax(axis=1).tolist()
+    assert result.stdout.splitlines() == [str(expected), str(expected)]
+
+
+def test_the_same_weights_give_the_same_model_file(tmp_path):
+    saved = inference_model(every_knob_model())
+    save_model(saved, tmp_path / "first.keras")
+    time.sleep(1.1)  # Keras stamps the save time, to the second: make it differ
+    save_model(saved, tmp_path / "second.keras")
+    first, second = (tmp_path / name for name in ("first.keras", "second.keras"))
+    assert first.read_bytes() == second.read_bytes()
+    assert load_model(first).count_params() == saved.count_params()

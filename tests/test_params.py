@@ -1,22 +1,62 @@
 """params.yaml validation: typed sections, and one-line errors naming key, value and rule."""
 
+import importlib
+import pkgutil
+import subprocess
+
 import pytest
 import yaml
 
+import mnist_pipeline.params
 from mnist_pipeline.errors import ParamsError
-from mnist_pipeline.params import Params, load_params
-from tests.conftest import REPO, base_params, write_params
+from mnist_pipeline.params import StageParams, load_params
+from mnist_pipeline.params.download import DataSources, DownloadStageParams
+from mnist_pipeline.params.preprocess import PreprocessStageParams
+from mnist_pipeline.params.train import TrainStageParams
+from tests.conftest import REPO, tiny_params, write_params
 
 
-def test_the_repository_params_are_valid():
-    params = load_params(REPO / "params.yaml")
-    assert isinstance(params, Params)
-    assert params.train.epochs >= 1
-    assert params.data.sources[0].kind == "pypi"
+def stage_schemas() -> list[type[StageParams]]:
+    """Every stage's schema, found in the params package rather than listed again here."""
+    for module in pkgutil.iter_modules(mnist_pipeline.params.__path__):
+        importlib.import_module(f"mnist_pipeline.params.{module.name}")
+    return StageParams.__subclasses__()
 
 
-def test_params_are_frozen():
-    params = load_params(REPO / "params.yaml")
+def committed(path: str) -> str:
+    """A file as committed: the workspace may hold an experiment's changes."""
+    return subprocess.run(
+        ["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize("schema", stage_schemas(), ids=lambda schema: schema.__name__)
+def test_the_committed_params_are_valid_for_every_stage(tmp_path, schema):
+    path = tmp_path / "params.yaml"
+    path.write_text(committed("params.yaml"))
+    assert isinstance(load_params(path, schema), schema)
+
+
+def test_every_section_of_the_committed_params_is_read_by_a_stage():
+    read = {name for schema in stage_schemas() for name in schema.model_fields}
+    assert set(yaml.safe_load(committed("params.yaml"))) == read
+
+
+def test_the_committed_data_sources_are_valid(tmp_path):
+    path = tmp_path / "sources.yaml"
+    path.write_text(committed("data/sources.yaml"))
+    assert load_params(path, DataSources).sources[0].kind == "pypi"
+
+
+def test_a_stage_ignores_the_sections_of_other_stages(tmp_path):
+    params = tiny_params()
+    params["report"] = "not this stage's business"
+    path = write_params(tmp_path / "params.yaml", params)
+    assert load_params(path, PreprocessStageParams).preprocess.val_fraction == 0.1
+
+
+def test_params_are_frozen(params_file):
+    params = load_params(params_file, TrainStageParams)
     with pytest.raises(ValueError):
         params.train.epochs = 3
 
@@ -70,20 +110,24 @@ def test_params_are_frozen():
         ("train", "mixed_precision", "yes", "train.mixed_precision: 'yes' is not allowed"),
         ("model", "dropout", -0.1, "model.dropout: -0.1 is not allowed"),
         ("train", "learning_rate", float("nan"), "train.learning_rate: nan is not allowed"),
+        ("train", "learning_rate", 1e30, "train.learning_rate: 1e+30 is not allowed"),
+        ("train", "warmup_epochs", float("inf"), "train.warmup_epochs: inf is not allowed"),
+        ("train", "optimizer", "x" * 10_000, "train.optimizer: 'xxxxxxx"),
     ],
 )
 def test_bad_values_are_refused_naming_key_value_and_rule(tmp_path, section, key, value, expected):
-    params = base_params()
+    params = tiny_params()
     params[section][key] = value
+    schema = next(schema for schema in stage_schemas() if section in schema.model_fields)
     with pytest.raises(ParamsError) as error:
-        load_params(write_params(tmp_path / "params.yaml", params))
+        load_params(write_params(tmp_path / "params.yaml", params), schema)
     assert expected in str(error.value)
-    assert "\n" not in str(error.value)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 400
     assert error.value.exit_code == 2
 
 
 def test_a_misspelled_key_lists_the_allowed_ones(tmp_path):
-    params = base_params()
+    params = tiny_params()
     params["train"]["epoch"] = params["train"].pop("epochs")
     with pytest.raises(
         ParamsError,
@@ -91,90 +135,120 @@ def test_a_misspelled_key_lists_the_allowed_ones(tmp_path):
         r"batch_size, early_stopping, epochs, label_smoothing, learning_rate, mixed_precision, "
         r"optimizer, schedule, warmup_epochs",
     ):
-        load_params(write_params(tmp_path / "params.yaml", params))
+        load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
 
 
 def test_a_missing_key_is_named(tmp_path):
-    params = base_params()
+    params = tiny_params()
     del params["train"]["epochs"]
     with pytest.raises(ParamsError, match=r"missing key 'train\.epochs'"):
-        load_params(write_params(tmp_path / "params.yaml", params))
+        load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
+
+
+def test_a_misspelled_section_is_shown_beside_the_missing_one(tmp_path):
+    params = tiny_params()
+    params["trian"] = params.pop("train")
+    with pytest.raises(ParamsError, match=r"missing key 'train' \(the file has: .*trian"):
+        load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
+
+
+def sources_with(tmp_path, change):
+    sources = yaml.safe_load(committed("data/sources.yaml"))
+    change(sources)
+    return write_params(tmp_path / "sources.yaml", sources)
 
 
 def test_an_unknown_source_kind_lists_the_kinds(tmp_path):
-    params = base_params()
-    params["data"]["sources"][1]["kind"] = "ftp"
+    path = sources_with(tmp_path, lambda sources: sources["sources"][1].update(kind="ftp"))
     with pytest.raises(
         ParamsError,
-        match=r"data.sources.1.kind: 'ftp' is not allowed: "
-        r"expected one of 'pypi', 'url', 'file'",
+        match=r"sources.1.kind: 'ftp' is not allowed: expected one of 'pypi', 'url', 'file'",
     ):
-        load_params(write_params(tmp_path / "params.yaml", params))
+        load_params(path, DataSources)
 
 
 def test_a_source_key_path_leaves_out_the_union_tag(tmp_path):
-    params = base_params()
-    params["data"]["sources"][1]["sha"] = params["data"]["sources"][1].pop("sha256")
+    def misspell(sources):
+        sources["sources"][1]["sha"] = sources["sources"][1].pop("sha256")
+
     with pytest.raises(
         ParamsError,
-        match=r"unknown key 'data.sources.1.sha' \(did you mean 'sha256'\?\); allowed here: "
+        match=r"unknown key 'sources.1.sha' \(did you mean 'sha256'\?\); allowed here: "
         r"kind, sha256, url",
     ):
-        load_params(write_params(tmp_path / "params.yaml", params))
+        load_params(sources_with(tmp_path, misspell), DataSources)
 
 
 def test_nested_knobs_are_checked_with_their_full_key(tmp_path):
-    params = base_params()
+    params = tiny_params()
     params["model"]["augment"]["rotation_degrees"] = 90.0
     with pytest.raises(
         ParamsError, match=r"model\.augment\.rotation_degrees: 90\.0 is not allowed"
     ):
-        load_params(write_params(tmp_path / "params.yaml", params))
+        load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
 
 
-def test_scientific_notation_is_a_float(tmp_path):
+def test_scientific_notation_is_a_float(params_file):
     # PyYAML alone reads 1e-3 as the string '1e-3'.
-    text = (REPO / "params.yaml").read_text().replace("learning_rate: 0.001", "learning_rate: 1e-3")
-    path = tmp_path / "params.yaml"
-    path.write_text(text)
-    assert load_params(path).train.learning_rate == 0.001
+    text = params_file.read_text().replace("learning_rate: 0.001", "learning_rate: 1e-3")
+    params_file.write_text(text)
+    assert load_params(params_file, TrainStageParams).train.learning_rate == 0.001
 
 
 def test_an_integer_is_accepted_where_a_float_is_expected(tmp_path):
-    params = base_params()
-    params["data"]["timeout_seconds"] = 30
-    assert load_params(write_params(tmp_path / "params.yaml", params)).data.timeout_seconds == 30
+    params = tiny_params(data={"timeout_seconds": 30})
+    path = write_params(tmp_path / "params.yaml", params)
+    assert load_params(path, DownloadStageParams).data.timeout_seconds == 30
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "expected a mapping with the sections seed, data, preprocess"),
+        ("", "expected a mapping with the keys seed, model, train"),
         ("seed: 1\ntrain: [\n", r":3:1: not valid YAML"),
         ("seed: 1\nseed: 2\n", r":2:1: not valid YAML: duplicate key 'seed'"),
         ("- a\n- b\n", "expected a mapping"),
+        ("a: &x [1]\nseed: *x\n", r":2:7: not valid YAML: aliases \(\*name\) are not allowed"),
     ],
 )
 def test_unreadable_files_name_the_file_and_line(tmp_path, text, expected):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(ParamsError, match=expected) as error:
-        load_params(path)
+        load_params(path, TrainStageParams)
     assert str(error.value).startswith(str(path))
 
 
-def test_a_missing_file_is_named(tmp_path):
-    with pytest.raises(ParamsError, match="params file not found"):
-        load_params(tmp_path / "nope.yaml")
+def test_a_yaml_alias_bomb_is_refused_at_once_in_one_short_line(tmp_path):
+    levels = [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 10)]
+    path = tmp_path / "params.yaml"
+    path.write_text("\n".join(["l0: &l0 [lol]", *levels, "seed: *l9", ""]))
+    with pytest.raises(ParamsError, match="aliases") as error:
+        load_params(path, TrainStageParams)
+    assert len(str(error.value)) < 200
 
 
-def test_every_section_in_the_schema_is_in_params_yaml():
-    assert set(yaml.safe_load((REPO / "params.yaml").read_text())) == set(Params.model_fields)
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda path: path.mkdir(), "is a folder, expected a YAML file"),
+        (lambda path: path.write_bytes(b"seed: \xff\xfe\n"), "not UTF-8 text (byte 6)"),
+        (lambda path: None, "file not found"),
+    ],
+    ids=["folder", "not-utf8", "missing"],
+)
+def test_a_params_path_that_is_not_a_readable_text_file_is_named(tmp_path, make, expected):
+    path = tmp_path / "params.yaml"
+    make(path)
+    with pytest.raises(ParamsError) as error:
+        load_params(path, TrainStageParams)
+    assert str(error.value) == f"{path}: {expected}"
 
 
-def test_overrides_set_keys_as_dvc_exp_run_does():
+def test_overrides_set_keys_as_dvc_exp_run_does(params_file):
     params = load_params(
-        REPO / "params.yaml",
+        params_file,
+        TrainStageParams,
         ["train.epochs=3", "train.learning_rate=2e-3", "model.augment.zoom=0.1", "seed=7"],
     )
     assert (params.train.epochs, params.train.learning_rate, params.seed) == (3, 0.002, 7)
@@ -182,15 +256,16 @@ def test_overrides_set_keys_as_dvc_exp_run_does():
 
 
 @pytest.mark.parametrize("override", ["train.epoch=3", "epochs", "seed.x=1", "nosuch.key=1"])
-def test_an_override_of_a_key_that_does_not_exist_is_refused(override):
+def test_an_override_of_a_key_that_does_not_exist_is_refused(params_file, override):
     with pytest.raises(ParamsError, match=r"override .*expected key=value with an existing key"):
-        load_params(REPO / "params.yaml", [override])
+        load_params(params_file, TrainStageParams, [override])
 
 
-def test_an_override_is_validated_like_the_file():
+def test_an_override_is_validated_like_the_file(params_file):
     with pytest.raises(ParamsError, match=r"train.epochs: -1 is not allowed"):
-        load_params(REPO / "params.yaml", ["train.epochs=-1"])
+        load_params(params_file, TrainStageParams, ["train.epochs=-1"])
 
 
-def test_warmup_may_be_a_fraction_of_an_epoch():
-    assert load_params(REPO / "params.yaml", ["train.warmup_epochs=0.3"]).train.warmup_epochs == 0.3
+def test_warmup_may_be_a_fraction_of_an_epoch(params_file):
+    params = load_params(params_file, TrainStageParams, ["train.warmup_epochs=0.3"])
+    assert params.train.warmup_epochs == 0.3

@@ -63,7 +63,7 @@ def test_evaluate_writes_metrics_predictions_and_gallery(run, tiny_mnist):
     assert set(metrics) == {"loss", "accuracy", "precision_macro", "recall_macro", "f1_macro"}
     assert metrics["accuracy"] > 0.5  # one epoch on 1500 real digits is far above chance
     per_class = json.loads(run.per_class.read_text())
-    assert sum(row["support"] for row in per_class.values()) == len(tiny_mnist.y_test)
+    assert sum(row["support"] for row in per_class) == len(tiny_mnist.y_test)
     predictions = pd.read_csv(run.predictions)
     assert list(predictions.columns) == ["actual", "predicted"]
     assert (predictions["actual"] == predictions["predicted"]).mean() == pytest.approx(
