@@ -36,7 +36,7 @@ bench: $(STAMP)
 # Re-pin every dependency (with hashes) after editing pyproject.toml.
 lock: $(STAMP)
 	pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras \
-		-o requirements.lock pyproject.toml
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

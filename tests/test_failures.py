@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from mnist_pipeline import errors
-from mnist_pipeline.dataset import RawData, make_splits
+from mnist_pipeline.dataset import RawData
 from mnist_pipeline.errors import PipelineError, Terminated, run_command
 from mnist_pipeline.modelfile import load_model
-from mnist_pipeline.params import load_params
+from mnist_pipeline.params.train import TrainStageParams
+from mnist_pipeline.preprocess import make_splits
 from mnist_pipeline.training import train_model
 from stages import download, preprocess
 from tests.conftest import REPO, Workspace, run_stage, tiny_params, write_params
@@ -38,12 +39,22 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, text: 
     assert text in ours[0]
 
 
-@pytest.mark.parametrize("stage", ["download", "preprocess", "train", "evaluate", "report"])
-def test_bad_params_stop_every_stage_with_status_2_before_any_output(tmp_path, params_file, stage):
-    params_file.write_text(params_file.read_text().replace("epochs: 1", "epochs: ten"))
-    out = Workspace(tmp_path / "out")
-    result = run_stage(stage, *out.arguments(stage, params=params_file))
-    assert_one_line_error(result, 2, "train.epochs: 'ten' is not allowed")
+@pytest.mark.parametrize(
+    ("stage", "section", "key"),
+    [
+        ("download", "data", "retries"),
+        ("preprocess", "preprocess", "val_fraction"),
+        ("train", "train", "epochs"),
+        ("report", "report", "sample_images"),
+    ],
+)
+def test_bad_params_stop_every_stage_with_status_2_before_any_output(
+    tmp_path, sources_file, stage, section, key
+):
+    params = write_params(tmp_path / "params.yaml", tiny_params(**{section: {key: "ten"}}))
+    out = Workspace(tmp_path / "out", sources=sources_file)
+    result = run_stage(stage, *out.arguments(stage, params=params))
+    assert_one_line_error(result, 2, f"{section}.{key}: 'ten' is not allowed")
     assert not out.root.exists()
 
 
@@ -74,11 +85,13 @@ def test_preprocess_names_the_first_problem_in_the_raw_arrays(tmp_path, params_f
 
 
 @pytest.fixture(scope="module")
-def processed(tmp_path_factory, tiny_mnist_file, tiny_mnist) -> Path:
+def processed(tmp_path_factory, sources_file) -> Path:
     """Tiny processed splits, made by the real download and preprocess stages."""
     root = tmp_path_factory.mktemp("processed")
-    params = write_params(root / "params.yaml", tiny_params(tiny_mnist_file, tiny_mnist))
-    download.main(["--params", str(params), "--out", str(root / "raw.npz")])
+    params = write_params(root / "params.yaml", tiny_params())
+    download.main(
+        ["--params", str(params), "--sources", str(sources_file), "--out", str(root / "raw.npz")]
+    )
     preprocess.main(
         ["--params", str(params), "--raw", str(root / "raw.npz"), "--out", str(root / "processed")]
     )
@@ -98,32 +111,27 @@ def train_command(root: Path, processed: Path, params: Path) -> list[str]:
     ]
 
 
-def test_a_diverging_loss_fails_training_and_writes_nothing(
-    tmp_path, processed, tiny_mnist_file, tiny_mnist
-):
-    params = write_params(
-        tmp_path / "params.yaml",
-        tiny_params(
-            tiny_mnist_file,
-            tiny_mnist,
-            # Steps this large overflow float32 at once; a merely large rate (1000)
-            # can leave a ReLU net dead with a huge but finite loss.
-            train={"learning_rate": 1e38, "optimizer": "sgd"},
-        ),
-    )
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        # Plain SGD at the highest rate allowed overflows float32 at once.
+        ({"learning_rate": 10.0, "optimizer": "sgd"}, "training loss became"),
+        # Adam at this rate keeps a finite loss but learns nothing.
+        ({"learning_rate": 10.0, "optimizer": "adam"}, "no better than chance"),
+    ],
+    ids=["diverging", "chance-level"],
+)
+def test_a_run_that_learns_nothing_fails_and_writes_nothing(tmp_path, processed, train, message):
+    params = write_params(tmp_path / "params.yaml", tiny_params(train=train))
     result = run_stage("train", *train_command(tmp_path, processed, params))
-    assert_one_line_error(result, 1, "training loss became inf at batch")
+    assert_one_line_error(result, 1, message)
     assert "lower train.learning_rate" in result.stderr
     assert files_under(tmp_path) == {"params.yaml"}
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-def test_a_stage_stopped_midway_leaves_the_previous_outputs(
-    tmp_path, processed, tiny_mnist_file, tiny_mnist, stop
-):
-    params = write_params(
-        tmp_path / "params.yaml", tiny_params(tiny_mnist_file, tiny_mnist, train={"epochs": 200})
-    )
+def test_a_stage_stopped_midway_leaves_the_previous_outputs(tmp_path, processed, stop):
+    params = write_params(tmp_path / "params.yaml", tiny_params(train={"epochs": 200}))
     model = tmp_path / "models/model.keras"
     live = tmp_path / "plots/training"
     model.parent.mkdir()
@@ -165,7 +173,7 @@ def lost_stop_signal(monkeypatch):
 
 def test_a_lost_stop_signal_still_stops_training(lost_stop_signal, tmp_path, tiny_mnist):
     splits = make_splits(tiny_mnist, 0.1, 0, None)
-    params = load_params(REPO / "params.yaml", ["train.epochs=50"])
+    params = TrainStageParams.model_validate(tiny_params(train={"epochs": 50}))
     with pytest.raises(Terminated):
         train_model(params, splits["train"], splits["val"], tmp_path / "live")
 
@@ -209,6 +217,23 @@ def test_a_model_that_would_run_code_is_refused(tmp_path):
 def test_a_missing_model_says_what_to_run(tmp_path):
     with pytest.raises(PipelineError, match="model file not found; run `dvc repro`"):
         load_model(tmp_path / "model.keras")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "outputs"),
+    [((32, 32, 3), 10), ((28, 28, 1), 5), ((784,), 10)],
+    ids=["rgb-32x32", "five-classes", "flat"],
+)
+def test_a_model_of_the_wrong_shape_is_refused_in_one_line(tmp_path, inputs, outputs):
+    model = keras.Sequential(
+        [keras.Input(inputs), keras.layers.Flatten(), keras.layers.Dense(outputs)]
+    )
+    model.save(tmp_path / "model.keras")
+    with pytest.raises(
+        PipelineError, match=r"model.keras: the model takes .* expected digits"
+    ) as error:
+        load_model(tmp_path / "model.keras")
+    assert "\n" not in str(error.value)
 
 
 def test_a_trained_model_loads(tmp_path):

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_pipeline.dataset import to_model_input
 from mnist_pipeline.digit_image import normalise_digit
 from mnist_pipeline.models import make_network
-from mnist_pipeline.params import load_params
+from mnist_pipeline.params.train import ModelParams
 from mnist_pipeline.predict import predict_images
 from mnist_pipeline.training import make_deterministic
-from tests.conftest import REPO
+from tests.conftest import tiny_params
 from tests.test_digit_image import as_photo
 
 COMMAND = Path(sys.executable).parent / "mnist-predict"
@@ -28,10 +27,10 @@ COMMAND = Path(sys.executable).parent / "mnist-predict"
 def model_file(tmp_path_factory, tiny_mnist) -> Path:
     """The basic CNN trained briefly on the tiny digits, normalised as predict normalises."""
     make_deterministic(0)
-    model = make_network(load_params(REPO / "params.yaml").model)  # the default arch
+    model = make_network(ModelParams.model_validate(tiny_params()["model"]))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     pixels = np.stack([normalise_digit(image) for image in tiny_mnist.x_train])
-    model.fit(to_model_input(pixels), tiny_mnist.y_train, epochs=6, batch_size=32, verbose=0)
+    model.fit(pixels, tiny_mnist.y_train, epochs=6, batch_size=32, verbose=0)
     path = tmp_path_factory.mktemp("model") / "model.keras"
     model.save(path)
     return path

@@ -15,11 +15,10 @@ from tests.conftest import Workspace, tiny_params, write_params
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_mnist_file, tiny_mnist) -> Workspace:
+def run(tmp_path_factory, sources_file) -> Workspace:
     """The five stages, in order, as dvc repro would run them."""
-    paths = Workspace(tmp_path_factory.mktemp("pipeline"))
-    params = tiny_params(tiny_mnist_file, tiny_mnist, preprocess={"val_fraction": 0.2})
-    write_params(paths.params, params)
+    paths = Workspace(tmp_path_factory.mktemp("pipeline"), sources=sources_file)
+    write_params(paths.params, tiny_params(preprocess={"val_fraction": 0.2}))
     for stage in (download, preprocess, train, evaluate, report):
         stage.main(paths.arguments(stage.__name__.rsplit(".", 1)[-1]))
     return paths
@@ -31,17 +30,16 @@ def test_download_writes_the_checked_arrays(run, tiny_mnist):
     assert raw.x_train.dtype == np.uint8 and raw.x_train.shape[1:] == (28, 28)
 
 
-def test_preprocess_scales_splits_and_keeps_the_test_set_apart(run, tiny_mnist):
+def test_preprocess_splits_uint8_pixels_and_keeps_the_test_set_apart(run, tiny_mnist):
     splits = {
         name: Split.load(split_path(run.processed, name)) for name in ("train", "val", "test")
     }
     for split in splits.values():
-        assert split.x.dtype == np.float32 and split.x.shape[1:] == (28, 28, 1)
-        assert split.x.min() >= 0.0 and split.x.max() <= 1.0
+        assert split.x.dtype == np.uint8 and split.x.shape[1:] == (28, 28)
     assert len(splits["train"].y) + len(splits["val"].y) == len(tiny_mnist.y_train)
     assert len(splits["val"].y) == pytest.approx(0.2 * len(tiny_mnist.y_train), abs=1)
     np.testing.assert_array_equal(splits["test"].y, tiny_mnist.y_test)
-    np.testing.assert_allclose(splits["test"].x[..., 0], tiny_mnist.x_test / 255, atol=1e-7)
+    np.testing.assert_array_equal(splits["test"].x, tiny_mnist.x_test)
     assert sorted(path.name for path in run.processed.iterdir()) == [
         "test.npz",
         "train.npz",
@@ -102,16 +100,12 @@ def train_again(run: Workspace, folder: Path, params: dict) -> Workspace:
 
 
 @pytest.mark.parametrize("arch", ["deep", "bn_dropout", "fast", "best"])
-def test_every_architecture_trains_through_the_stage(
-    run, tmp_path, tiny_mnist_file, tiny_mnist, arch
-):
-    params = tiny_params(tiny_mnist_file, tiny_mnist, model={"arch": arch, "dropout": 0.1})
+def test_every_architecture_trains_through_the_stage(run, tmp_path, arch):
+    params = tiny_params(model={"arch": arch, "dropout": 0.1})
     assert train_again(run, tmp_path, params).model.stat().st_size > 10_000
 
 
-def test_early_stopping_mixed_precision_and_smoothing_work_together(
-    run, tmp_path, tiny_mnist_file, tiny_mnist
-):
+def test_early_stopping_mixed_precision_and_smoothing_work_together(run, tmp_path):
     knobs = {
         "epochs": 30,
         "learning_rate": 0.05,
@@ -120,18 +114,16 @@ def test_early_stopping_mixed_precision_and_smoothing_work_together(
         "schedule": "warmup_cosine",
         "early_stopping": {"patience": 1, "restore_best": True},
     }
-    again = train_again(run, tmp_path, tiny_params(tiny_mnist_file, tiny_mnist, train=knobs))
+    again = train_again(run, tmp_path, tiny_params(train=knobs))
     epochs = pd.read_csv(again.training / "plots/metrics/eval/loss.tsv", sep="\t")
     assert 2 <= len(epochs) < 30  # stopped early on the validation loss
 
 
-def test_mixed_precision_stays_with_the_model_and_leaves_the_process_as_it_was(
-    run, tmp_path, tiny_mnist_file, tiny_mnist
-):
+def test_mixed_precision_stays_with_the_model_and_leaves_the_process_as_it_was(run, tmp_path):
     import keras
 
-    params = tiny_params(tiny_mnist_file, tiny_mnist, train={"mixed_precision": True})
+    params = tiny_params(train={"mixed_precision": True})
     again = train_again(run, tmp_path, params)
     assert keras.mixed_precision.global_policy().name == "float32"
     saved = keras.models.load_model(again.model, compile=False)
-    assert saved.layers[0].dtype_policy.name == "mixed_bfloat16"
+    assert saved.layers[1].dtype_policy.name == "mixed_bfloat16"  # after the input scaling
