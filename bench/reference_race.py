@@ -21,10 +21,11 @@ from pathlib import Path
 
 import keras
 import yaml
+from experiment import ExperimentParams, load_experiment
 
-from mnist_pipeline.dataset import RawData, make_splits, to_model_input
+from mnist_pipeline.dataset import RawData
 from mnist_pipeline.evaluation import summary_metrics
-from mnist_pipeline.params import Params, load_params
+from mnist_pipeline.preprocess import make_splits
 from mnist_pipeline.training import make_deterministic, train_model
 
 TARGET = 0.99
@@ -72,22 +73,27 @@ class TestAccuracyClock(keras.callbacks.Callback):
         return next((seconds for seconds, accuracy in self.history if accuracy >= target), None)
 
 
-def race_reference(raw: RawData, x_test) -> TestAccuracyClock:
+def scaled(pixels):
+    """The example's own input: float32 (N, 28, 28, 1) in [0, 1] (ours scales inside the model)."""
+    return (pixels.astype("float32") / 255)[..., None]
+
+
+def race_reference(raw: RawData) -> TestAccuracyClock:
     make_deterministic(0)
-    x, y = to_model_input(raw.x_train), keras.utils.to_categorical(raw.y_train, 10)
-    clock = TestAccuracyClock(x_test, raw.y_test)
+    x, y = scaled(raw.x_train), keras.utils.to_categorical(raw.y_train, 10)
+    clock = TestAccuracyClock(scaled(raw.x_test), raw.y_test)
     reference_model().fit(
         x, y, batch_size=128, epochs=15, validation_split=0.1, callbacks=[clock], verbose=0
     )
     return clock
 
 
-def race_ours(raw: RawData, x_test, params: Params) -> TestAccuracyClock:
+def race_ours(raw: RawData, params: ExperimentParams) -> TestAccuracyClock:
     """The pipeline's own preprocessing and training, as the stages run them."""
     splits = make_splits(
         raw, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
     )
-    clock = TestAccuracyClock(x_test, raw.y_test)
+    clock = TestAccuracyClock(raw.x_test, raw.y_test)
     with tempfile.TemporaryDirectory() as live_dir:
         train_model(params, splits["train"], splits["val"], Path(live_dir), callbacks=[clock])
     return clock
@@ -116,11 +122,10 @@ def main() -> None:
     if args.config:
         configs = yaml.safe_load((Path(__file__).parent / "configs.yaml").read_text())
         args.overrides = [*configs[args.config], *args.overrides]
-    params = load_params(args.params, args.overrides)
+    params = load_experiment(args.params, args.overrides)
     raw = RawData.load(args.raw)
-    x_test = to_model_input(raw.x_test)
-    reference = race_reference(raw, x_test)
-    ours = race_ours(raw, x_test, params)
+    reference = race_reference(raw)
+    ours = race_ours(raw, params)
     print(describe("reference", reference))
     print(describe("ours", ours))
     if reference.seconds_to(TARGET) and ours.seconds_to(TARGET):

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import keras
 import yaml
+from experiment import load_experiment
 
 from mnist_pipeline.atomic import write_json
-from mnist_pipeline.dataset import RawData, make_splits
+from mnist_pipeline.dataset import RawData
 from mnist_pipeline.evaluation import summary_metrics
-from mnist_pipeline.params import load_params
+from mnist_pipeline.preprocess import make_splits
 from mnist_pipeline.training import train_model
 
 BENCH = Path(__file__).parent
@@ -40,7 +41,7 @@ RESULTS = BENCH / "results"
 
 
 def train_once(raw: RawData, overrides: list[str], seed: int) -> dict:
-    params = load_params("params.yaml", [*overrides, f"seed={seed}"])
+    params = load_experiment("params.yaml", [*overrides, f"seed={seed}"])
     splits = make_splits(
         raw, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
     )

@@ -66,14 +66,14 @@ def test_metrics_show_has_test_accuracy(project):
     assert "loss" in test_metrics
 
 
-def test_plots_show_renders_every_plot_without_an_error(project):
+def test_plots_show_renders_every_plot_without_an_error(project, tmp_path):
     result = dvc(project, "plots", "show", "--json")
     shown = json.loads(result.stdout)
     assert not shown.get("errors"), shown["errors"]
     assert all(shown["data"].values())  # every plot has data
-    page = dvc(project, "plots", "show", "-o", "rendered")
+    page = dvc(project, "plots", "show", "-o", str(tmp_path / "rendered"))
     assert page.returncode == 0, page.stderr
-    text = (project / "rendered/index.html").read_text()
+    text = (tmp_path / "rendered/index.html").read_text()
     for title in ("Confusion matrix", "F1 per digit", "confusion_matrix.png"):
         assert title in text
 

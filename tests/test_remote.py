@@ -84,7 +84,7 @@ def shared(tmp_path_factory, s3_server, tiny_mnist_file, tiny_mnist) -> dict[str
     pushed = dvc(project, "push")
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     origin = root / "origin.git"
-    git(root, "init", "-q", "--bare", str(origin))
+    git(root, "init", "-q", "--bare", "-b", "main", str(origin))
     git(project, "remote", "add", "origin", str(origin))
     git(project, "push", "-q", "origin", "main")
     return {"root": root, "alice": project, "origin": origin}
