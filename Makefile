@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Stage commands in dvc.yaml say `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test lint bench lock clean
+.PHONY: install repro test test-fast lint bench lock clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ repro: $(STAMP)
 
 test: $(STAMP) lint
 	python -m pytest
+
+# Unit and stage tests only: no real `dvc` runs, no servers.
+test-fast: $(STAMP)
+	python -m pytest -m "not slow"
 
 lint: $(STAMP)
 	ruff check .

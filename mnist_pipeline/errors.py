@@ -71,6 +71,6 @@ def run_command(main: Callable[[list[str] | None], int | None]) -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except (KeyboardInterrupt, Terminated) as stop:
-        print("error: interrupted; the previous outputs were left in place", file=sys.stderr)
+        print("error: interrupted; no output was written", file=sys.stderr)
         sys.exit(getattr(stop, "exit_code", 128 + signal.SIGINT))
     sys.exit(status or 0)

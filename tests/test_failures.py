@@ -160,7 +160,7 @@ def test_a_stage_stopped_midway_leaves_the_previous_outputs(tmp_path, processed,
     assert (live / "metrics.json").read_text() == "{}"
     if stop != signal.SIGKILL:  # only SIGKILL gives no chance to clean up
         assert files_under(tmp_path) == before
-        assert "interrupted; the previous outputs were left in place" in process.stderr.read()
+        assert "error: interrupted; no output was written" in process.stderr.read()
 
 
 @pytest.fixture
