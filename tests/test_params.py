@@ -269,3 +269,15 @@ def test_an_override_is_validated_like_the_file(params_file):
 def test_warmup_may_be_a_fraction_of_an_epoch(params_file):
     params = load_params(params_file, TrainStageParams, ["train.warmup_epochs=0.3"])
     assert params.train.warmup_epochs == 0.3
+
+
+def test_dvc_exp_run_s_with_an_unchanged_value_leaves_the_committed_params_as_they_are(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml through this function; the file is in its form."""
+    from dvc.utils.hydra import apply_overrides
+
+    text = committed("params.yaml")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    epochs = yaml.safe_load(text)["train"]["epochs"]
+    apply_overrides(str(path), [f"train.epochs={epochs}", "preprocess.train_subset=null"])
+    assert path.read_text() == text
