@@ -12,10 +12,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from mnist_pipeline.errors import PipelineError, describe_os_error
 
 
 @contextmanager
@@ -23,9 +25,34 @@ def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> I
     """Yield a temporary sibling of ``destination``; move it into place on success.
 
     On any exception the temporary file or folder is removed and the previous
-    ``destination`` (if any) is left untouched.
+    ``destination`` (if any) is left untouched. A write the system refuses (a
+    full disk, a read-only file system, no permission) becomes a PipelineError
+    naming ``destination``.
     """
     destination = Path(destination)
+    if destination.is_dir() and not directory:
+        raise PipelineError(f"{destination}: is a folder; expected a file name to write")
+    try:
+        temporary = _make_temporary(destination, directory)
+    except OSError as error:
+        raise _write_error(destination, error) from None
+    try:
+        yield temporary
+        _replace(temporary, destination)
+    except OSError as error:
+        raise _write_error(destination, error) from None
+    finally:
+        _remove(temporary)
+
+
+@contextmanager
+def atomic_paths(*destinations: str | os.PathLike) -> Iterator[list[Path]]:
+    """Several outputs replaced together: every one is written before any is renamed."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(atomic_path(destination)) for destination in destinations]
+
+
+def _make_temporary(destination: Path, directory: bool) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = f".{destination.stem}.", f".tmp{destination.suffix}"
     # A process killed outright (SIGKILL) cannot clean up: the next write does.
@@ -37,11 +64,12 @@ def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> I
         temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs are not
     else:
         temporary.rmdir()
-    try:
-        yield temporary
-        _replace(temporary, destination)
-    finally:
-        _remove(temporary)
+    return temporary
+
+
+def _write_error(destination: Path, error: OSError) -> PipelineError:
+    reason = describe_os_error(error).removeprefix(f"{error.filename}: ")
+    return PipelineError(f"cannot write {destination}: {reason}; nothing was replaced")
 
 
 def _umask() -> int:
@@ -71,12 +99,22 @@ def _remove(path: Path) -> None:
 
 def write_json(path: str | os.PathLike, data: object) -> None:
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        dump_json(temporary, data)
+
+
+def dump_json(path: Path, data: object) -> None:
+    """Sorted keys and a final newline: the same data gives the same bytes."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as temporary:
+        save_npz(temporary, **arrays)
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
     # np.savez appends ".npz" to a name without it; a file object keeps our name.
-    with atomic_path(path) as temporary, temporary.open("wb") as file:
+    with path.open("wb") as file:
         np.savez(file, **arrays)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.atomic import write_npz
+from mnist_pipeline.atomic import save_npz, write_npz
 from mnist_pipeline.errors import MissingInputError, PipelineError
 
 RAW_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -94,7 +94,8 @@ class Split:
         return split
 
     def save(self, path: str | Path) -> None:
-        write_npz(path, x=self.x, y=self.y)
+        """Write to ``path`` as it is: the preprocess stage replaces its folder atomically."""
+        save_npz(Path(path), x=self.x, y=self.y)
 
 
 def split_path(folder: str | Path, name: str) -> Path:

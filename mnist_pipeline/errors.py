@@ -6,9 +6,12 @@ traceback, and the process exits non-zero so that DVC never caches the
 stage's outputs. Anything else is a bug and keeps its traceback.
 """
 
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class PipelineError(Exception):
@@ -70,7 +73,36 @@ def run_command(main: Callable[[list[str] | None], int | None]) -> None:
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
+    except OSError as error:  # what the system said no to: a full disk, no permission, ...
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        sys.exit(1)
     except (KeyboardInterrupt, Terminated) as stop:
         print("error: interrupted; no output was written", file=sys.stderr)
         sys.exit(getattr(stop, "exit_code", 128 + signal.SIGINT))
     sys.exit(status or 0)
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line: the path, and what the system said (h5py and others may give no strerror)."""
+    reason = error.strerror or (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return f"{error.filename}: {reason}" if error.filename else reason
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Keep C++ start-up notes off the terminal while TensorFlow loads.
+
+    TensorFlow 2.21 logs through absl before absl is set up, so its INFO lines
+    ("oneDNN custom operations are on", ...) ignore TF_CPP_MIN_LOG_LEVEL and
+    land before a user's one-line error. Python-level errors still surface:
+    they are raised after file descriptor 2 is back.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with Path(os.devnull).open("w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
-from mnist_pipeline.atomic import write_npz
+from mnist_pipeline.atomic import save_npz
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES, load_npz
 
 EPSILON = 1e-7  # Keras clips probabilities the same way before taking the log
@@ -96,7 +96,8 @@ def gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -
 
 
 def save_gallery(path: Path, shown: dict[str, Shown]) -> None:
-    write_npz(
+    """Write the gallery to ``path`` as it is (the evaluate stage makes it atomic)."""
+    save_npz(
         path,
         **{
             key: value

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
-from mnist_pipeline.errors import MissingInputError, PipelineError
+from mnist_pipeline.errors import MissingInputError, PipelineError, native_stderr_silenced
 
 # Zip's earliest date: the file records no moment of saving.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -65,7 +65,8 @@ def load_model(path: str | Path):
     Safe mode refuses models that would run arbitrary code (Lambda layers
     holding pickled Python), so a model file from elsewhere cannot run code here.
     """
-    import keras  # imported here so that commands fail fast on a bad path
+    with native_stderr_silenced():
+        import keras  # imported here so that commands fail fast on a bad path
 
     path = Path(path)
     if not path.exists():

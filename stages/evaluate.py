@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mnist_pipeline.atomic import atomic_path, write_json
+from mnist_pipeline.atomic import atomic_paths, dump_json
 from mnist_pipeline.dataset import Split, split_path
 from mnist_pipeline.errors import run_command
 from mnist_pipeline.evaluation import gallery, per_class_metrics, save_gallery, summary_metrics
@@ -26,11 +26,13 @@ def main(argv: list[str] | None = None) -> None:
 
     probabilities = load_model(args.model).predict(test.x, batch_size=1000, verbose=0)
     predicted = probabilities.argmax(axis=1)
-    write_json(args.metrics, summary_metrics(test.y, probabilities))
-    write_json(args.per_class, per_class_metrics(test.y, predicted))
-    with atomic_path(args.predictions) as path:
-        pd.DataFrame({"actual": test.y, "predicted": predicted}).to_csv(path, index=False)
-    save_gallery(args.gallery, gallery(test.x, test.y, probabilities))
+    outputs = (args.metrics, args.per_class, args.predictions, args.gallery)
+    # All four or none: the metrics never disagree with the other outputs.
+    with atomic_paths(*outputs) as (metrics, per_class, predictions, shown):
+        dump_json(metrics, summary_metrics(test.y, probabilities))
+        dump_json(per_class, per_class_metrics(test.y, predicted))
+        pd.DataFrame({"actual": test.y, "predicted": predicted}).to_csv(predictions, index=False)
+        save_gallery(shown, gallery(test.x, test.y, probabilities))
 
 
 if __name__ == "__main__":

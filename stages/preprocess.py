@@ -20,10 +20,10 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params, PreprocessStageParams)
     preprocess = params.preprocess
-    splits = make_splits(
-        RawData.load(args.raw), preprocess.val_fraction, params.seed, preprocess.train_subset
-    )
+    raw = RawData.load(args.raw)
+    # The output folder first: a place that cannot be written fails before the work.
     with atomic_path(args.out, directory=True) as folder:
+        splits = make_splits(raw, preprocess.val_fraction, params.seed, preprocess.train_subset)
         for name, split in splits.items():
             split.save(split_path(folder, name))
     print(", ".join(f"{name}: {len(split.y)} images" for name, split in splits.items()))

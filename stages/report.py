@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from mnist_pipeline.atomic import atomic_path
-from mnist_pipeline.errors import MissingInputError, run_command
+from mnist_pipeline.dataset import NUM_CLASSES
+from mnist_pipeline.errors import MissingInputError, PipelineError, run_command
 from mnist_pipeline.evaluation import load_gallery
 from mnist_pipeline.params import load_params
 from mnist_pipeline.params.report import ReportStageParams
@@ -60,13 +61,27 @@ def main(argv: list[str] | None = None) -> None:
 def read_json(path: Path) -> dict | list:
     if not path.is_file():
         raise MissingInputError(path, "metrics file")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: not valid JSON ({error})") from None
 
 
 def read_csv(path: Path) -> pd.DataFrame:
+    """The evaluate stage's rows of actual and predicted digits, checked."""
     if not path.is_file():
         raise MissingInputError(path, "predictions file")
-    return pd.read_csv(path)
+    try:
+        rows = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: not a readable CSV ({error})") from None
+    digits = rows.reindex(columns=["actual", "predicted"])
+    if digits.isna().any().any() or not digits.isin(range(NUM_CLASSES)).all().all():
+        raise PipelineError(
+            f"{path}: expected columns actual,predicted holding digits 0-9; "
+            "run `dvc repro -f evaluate`"
+        )
+    return digits
 
 
 if __name__ == "__main__":

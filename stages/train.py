@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.dataset import Split, split_path
-from mnist_pipeline.errors import run_command
+from mnist_pipeline.errors import native_stderr_silenced, run_command
 from mnist_pipeline.params import load_params
 from mnist_pipeline.params.train import TrainStageParams
 
@@ -22,9 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     train = Split.load(split_path(args.data, "train"))
     val = Split.load(split_path(args.data, "val"))
     # TensorFlow takes seconds to import: only once the params and inputs are known good.
-    from mnist_pipeline.modelfile import save_model
-    from mnist_pipeline.models import inference_model
-    from mnist_pipeline.training import train_model
+    with native_stderr_silenced():
+        from mnist_pipeline.modelfile import save_model
+        from mnist_pipeline.models import inference_model
+        from mnist_pipeline.training import train_model
 
     with atomic_path(args.live, directory=True) as live_dir, atomic_path(args.model) as model_file:
         network = train_model(params, train, val, live_dir)

@@ -116,7 +116,7 @@ def test_loading_refuses_pickled_object_arrays(tmp_path):
 def test_a_write_removes_temporaries_left_by_a_killed_run(tmp_path):
     (tmp_path / ".train.abc123.tmp.npz").write_bytes(b"half-written")
     (tmp_path / ".other.abc123.tmp.npz").write_bytes(b"not ours")
-    Split(np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)).save(tmp_path / "train.npz")
+    write_npz(tmp_path / "train.npz", x=np.zeros((1, 28, 28), np.uint8))
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         ".other.abc123.tmp.npz",
         "train.npz",
