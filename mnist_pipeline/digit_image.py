@@ -33,11 +33,13 @@ def normalise_digit(image: Image.Image | np.ndarray) -> np.ndarray:
 def _to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(image, np.ndarray):
         image = Image.fromarray(_as_uint8(image))
+    # Upright first: laying the image on white below makes a new image, without its EXIF.
+    image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent pixels are paper: lay the image on white.
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-    gray = _to_8bit(ImageOps.exif_transpose(image))
+    gray = _to_8bit(image)
     if max(gray.size) > WORKING_SIZE:
         gray.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BOX)
     return np.asarray(gray, dtype=np.float32)

@@ -11,8 +11,10 @@ skipped; the exit status is 1 if any file failed.
 
 import argparse
 import csv
+import errno
 import io
 import json
+import stat
 import sys
 import warnings
 from dataclasses import asdict, dataclass
@@ -23,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
-from mnist_pipeline.errors import run_command
+from mnist_pipeline.errors import PipelineError, run_command
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 40_000_000  # larger is almost surely a decompression bomb, not a digit
@@ -64,9 +66,13 @@ def load_digit(path: Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise BadImageError("empty file")
     try:
-        with warnings.catch_warnings():
+        file = path.open("rb")
+    except OSError as error:
+        raise BadImageError(f"cannot read: {error.strerror}") from None
+    try:
+        with file, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(file) as image:
                 _check_size(image)
                 image.load()
                 return normalise_digit(image)
@@ -88,19 +94,70 @@ def _check_size(image: Image.Image) -> None:
 
 
 def collect_images(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Image files named or inside named folders; and the paths that give none."""
+    """Image files named or inside named folders; and each path that gives none, with why."""
     files, failures = [], []
     for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        kind = _kind(path)
+        if kind == "folder":
+            found, bad = _images_in(path)
             files.extend(found)
-            if not found:
+            failures.extend(bad)
+            if not found and not bad:
                 failures.append((path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"))
-        elif path.is_file():
+        elif kind == "file":
             files.append(path)
         else:
-            failures.append((path, "no such file or folder"))
+            failures.append((path, kind))
     return files, failures
+
+
+def _images_in(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The folder's entries named like images: the files, and the others with their reason."""
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as error:
+        return [], [(folder, f"cannot list this folder: {error.strerror}")]
+    files, failures = [], []
+    for entry in entries:
+        kind = _kind(entry)
+        if kind == "file":
+            files.append(entry)
+        else:
+            failures.append((entry, "a folder, not an image file" if kind == "folder" else kind))
+    return files, failures
+
+
+def _kind(path: Path) -> str:
+    """'file', 'folder', or the true reason this path cannot be read as an image."""
+    try:
+        mode = path.stat().st_mode  # follows symlinks
+    except FileNotFoundError:
+        return (
+            "a symlink whose target does not exist"
+            if path.is_symlink()
+            else ("no such file or folder")
+        )
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symlink loop"
+        return error.strerror.lower() if error.strerror else str(error)
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not an image file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not an image file"
+    return "not a regular file"
+
+
+def check_grid_path(path: Path) -> None:
+    """Refuse a --grid that would lose data or cannot be a PNG, before any work is done."""
+    if path.is_dir():
+        raise PipelineError(f"--grid {path}: is a folder; expected a file name ending in .png")
+    if path.suffix.lower() != ".png":
+        raise PipelineError(f"--grid {path}: expected a file name ending in .png")
 
 
 def format_predictions(rows: list[tuple[Path, Prediction]], style: str) -> str:
@@ -162,6 +219,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    if args.grid:
+        check_grid_path(args.grid)
     files, failures = collect_images(args.paths)
     loaded = []
     for path in files:

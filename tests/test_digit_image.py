@@ -63,6 +63,18 @@ def test_transparent_background_counts_as_paper(tiny_mnist):
     assert similarity(normalise_digit(Image.fromarray(rgba, "RGBA")), reference) > 0.9
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_exif_orientation_is_applied_with_or_without_transparency(tiny_mnist, mode, tmp_path):
+    upright = as_photo(tiny_mnist.x_test[3], mode=mode)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a phone stores a turned shot
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    path = tmp_path / "photo.png"
+    stored.save(path, exif=exif)
+    with Image.open(path) as image:
+        assert similarity(normalise_digit(image), normalise_digit(upright)) > 0.95
+
+
 def test_light_ink_on_dark_is_not_inverted(tiny_mnist):
     dark_paper = as_photo(tiny_mnist.x_test[9], invert=False)
     light_paper = as_photo(tiny_mnist.x_test[9], invert=True)

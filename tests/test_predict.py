@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +117,10 @@ def bad_files(folder: Path) -> dict[str, str]:
     (folder / "whole.png").unlink()
     Image.new("1", (10_000, 5_000), 1).save(folder / "bomb.png")  # 50 megapixels, tiny file
     (folder / "no_images").mkdir()
+    os.mkfifo(folder / "pipe.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "dangling.png").symlink_to(folder / "nowhere.png")
+    (folder / "folder.png").mkdir()
     return {
         "empty.png": "empty file",
         "text.png": "not an image",
@@ -123,6 +129,9 @@ def bad_files(folder: Path) -> dict[str, str]:
         "bomb.png": "too many pixels",
         "no_images": "no images (.png",
         "missing.png": "no such file or folder",
+        "pipe.png": "a FIFO (named pipe), not an image file",
+        "loop.png": "a symlink loop",
+        "dangling.png": "a symlink whose target does not exist",
     }
 
 
@@ -139,6 +148,42 @@ def test_each_bad_file_gets_one_line_and_the_rest_are_predicted(model_file, user
     for name, words in expected.items():
         assert any(f"{tmp_path / name}: " in line and words in line for line in errors), name
     assert str(good) in result.stdout
+
+
+def test_in_a_folder_each_bad_entry_gets_its_own_reason_and_the_images_are_predicted(
+    model_file, user_images, tmp_path
+):
+    expected = bad_files(tmp_path)
+    shutil.copy(user_images["gray.png"][0], tmp_path / "good.png")
+    result = predict("--model", str(model_file), str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert str(tmp_path / "good.png") in result.stdout
+    errors = our_errors(result)
+    assert f"error: {tmp_path / 'folder.png'}: a folder, not an image file" in errors
+    assert f"error: {tmp_path / 'loop.png'}: a symlink loop" in errors
+    assert f"error: {tmp_path / 'pipe.png'}: a FIFO (named pipe), not an image file" in errors
+    # Every bad entry once: not the missing file nor no_images (not in the folder's
+    # listing of image names), and folder.png besides.
+    assert len(errors) == len(expected) - 2 + 1
+
+
+def test_a_device_named_directly_is_called_a_device(model_file):
+    result = predict("--model", str(model_file), "/dev/zero")
+    assert our_errors(result) == ["error: /dev/zero: a device, not an image file"]
+
+
+@pytest.mark.parametrize("grid", ["folder.png", "grid.txt", "mydir"])
+def test_a_grid_that_is_a_folder_or_not_a_png_is_refused_before_any_work(
+    model_file, user_images, tmp_path, grid
+):
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "folder.png" / "keep.txt").write_text("a user's file")
+    result = predict(
+        "--model", str(model_file), "--grid", str(tmp_path / grid), str(user_images["gray.png"][0])
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(our_errors(result)) == 1 and "expected a file name ending in .png" in result.stderr
+    assert (tmp_path / "folder.png" / "keep.txt").read_text() == "a user's file"
 
 
 def test_only_a_keras_model_is_loaded(user_images, tmp_path):
