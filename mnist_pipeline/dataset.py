@@ -7,6 +7,7 @@ itself, so no stage converts them.
 """
 
 import hashlib
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,34 @@ def load_npz(path: str | Path, keys: tuple[str, ...], what: str) -> dict[str, np
             missing = [key for key in keys if key not in archive.files]
             if missing:
                 raise PipelineError(f"{path}: missing arrays {missing}; expected {list(keys)}")
+            for key in keys:
+                _check_header(path, archive.zip, key)
             return {key: archive[key] for key in keys}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise PipelineError(f"{path}: not a readable {what} .npz file ({error})") from None
+
+
+def _check_header(path: Path, archive: zipfile.ZipFile, key: str) -> None:
+    """Refuse an array whose header claims more bytes than the file holds, before allocating.
+
+    A damaged or hostile header can claim 10^11 images; NumPy would try to
+    allocate them before it noticed the data was missing.
+    """
+    member = archive.getinfo(f"{key}.npy")
+    with archive.open(member) as file:
+        version = np.lib.format.read_magic(file)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(file)
+        header_bytes = file.tell()
+    if dtype.hasobject:
+        return  # pickled objects: np.load refuses them, allow_pickle being off
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed != member.file_size - header_bytes:
+        raise PipelineError(
+            f"{path}: array {key} claims shape {shape} ({claimed:,} bytes) but holds "
+            f"{member.file_size - header_bytes:,} bytes; the file is damaged"
+        )

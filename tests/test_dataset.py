@@ -1,5 +1,8 @@
 """The pure data functions: normalisation, raw-array checks, the stratified split, .npz loading."""
 
+import io
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -121,3 +124,21 @@ def test_a_write_removes_temporaries_left_by_a_killed_run(tmp_path):
         ".other.abc123.tmp.npz",
         "train.npz",
     ]
+
+
+def test_a_header_claiming_more_images_than_the_file_holds_is_refused_before_allocating(
+    tmp_path, tiny_mnist
+):
+    path = tmp_path / "mnist.npz"
+    tiny_mnist.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    lying = io.BytesIO()  # a valid .npy header that claims 10^11 images
+    header = {"descr": "|u1", "fortran_order": False, "shape": (10**11, 28, 28)}
+    np.lib.format.write_array_header_1_0(lying, header)
+    members["x_train.npy"] = lying.getvalue() + tiny_mnist.x_train.tobytes()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(PipelineError, match=r"array x_train claims shape \(100000000000, 28, 28\)"):
+        RawData.load(path)
