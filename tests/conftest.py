@@ -63,7 +63,7 @@ def tiny_params(**sections) -> dict:
     """
     params = {
         "seed": 42,
-        "data": {"timeout_seconds": 5.0, "retries": 2},
+        "data": {"deadline_seconds": 60.0, "timeout_seconds": 5.0, "retries": 2},
         "preprocess": {"val_fraction": 0.1, "train_subset": None},
         "model": {
             "arch": "basic",

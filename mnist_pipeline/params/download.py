@@ -67,7 +67,8 @@ class DataSources(Section):
 
 
 class DataParams(Section):
-    timeout_seconds: Annotated[StrictFloat, Field(gt=0, le=3600)]
+    deadline_seconds: Annotated[StrictFloat, Field(gt=0, le=86400)]  # the whole download
+    timeout_seconds: Annotated[StrictFloat, Field(gt=0, le=3600)]  # one wait for the network
     retries: Annotated[StrictInt, Field(ge=0, le=10)]
 
 
