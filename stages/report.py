@@ -10,7 +10,7 @@ from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.dataset import NUM_CLASSES
 from mnist_pipeline.errors import MissingInputError, PipelineError, run_command
 from mnist_pipeline.evaluation import load_gallery
-from mnist_pipeline.params import load_params
+from mnist_pipeline.params import check_unchanged, load_params
 from mnist_pipeline.params.report import ReportStageParams
 from mnist_pipeline.report import (
     confusion_figure,
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name}", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    params = load_params(args.params, ReportStageParams).report
+    stage_params = load_params(args.params, ReportStageParams)
+    params = stage_params.report
     summary, per_class = read_json(args.metrics), read_json(args.per_class)
     predictions = read_csv(args.predictions)
     history = read_history(args.training)
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, figure in figures.items():
             save_figure(figure, folder / name)
         (folder / "report.md").write_text(markdown_report(summary, per_class, history, IMAGES))
+        check_unchanged(args.params, stage_params)
     print(f"test accuracy {summary['accuracy']:.4f}; report in {args.out / 'report.md'}")
 
 

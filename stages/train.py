@@ -6,7 +6,7 @@ from pathlib import Path
 from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.dataset import Split, split_path
 from mnist_pipeline.errors import native_stderr_silenced, run_command
-from mnist_pipeline.params import load_params
+from mnist_pipeline.params import check_unchanged, load_params
 from mnist_pipeline.params.train import TrainStageParams
 
 
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_path(args.live, directory=True) as live_dir, atomic_path(args.model) as model_file:
         network = train_model(params, train, val, live_dir)
         save_model(inference_model(network), model_file)
+        check_unchanged(args.params, params)  # before the outputs are renamed into place
 
 
 if __name__ == "__main__":

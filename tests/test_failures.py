@@ -163,6 +163,24 @@ def test_a_stage_stopped_midway_leaves_the_previous_outputs(tmp_path, processed,
         assert "error: interrupted; no output was written" in process.stderr.read()
 
 
+def test_params_changed_by_another_program_while_training_fail_the_stage(tmp_path, processed):
+    params = write_params(tmp_path / "params.yaml", tiny_params(train={"epochs": 20}))
+    command = [sys.executable, str(REPO / "stages/train.py")]
+    process = subprocess.Popen(
+        [*command, *train_command(tmp_path, processed, params)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_line(process, "Epoch 1/")
+    write_params(params, tiny_params(train={"epochs": 2}))  # as a concurrent `dvc exp run -S` does
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 2, stderr
+    assert stderr.count("\n") == 1
+    assert "params.yaml changed while this stage ran (train.epochs: 20 -> 2)" in stderr
+    assert files_under(tmp_path) == {"params.yaml"}
+
+
 @pytest.fixture
 def lost_stop_signal(monkeypatch):
     """A SIGTERM whose exception was lost, as one raised inside a ``__del__`` is."""

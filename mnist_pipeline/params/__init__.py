@@ -59,6 +59,31 @@ def load_params(path: str | Path, schema: type[Schema], overrides: Sequence[str]
         raise ParamsError(f"{path}: {_describe(problems[0], schema, found)}{more}") from None
 
 
+def check_unchanged(path: str | Path, started_with: BaseModel) -> None:
+    """Fail if ``path`` no longer holds the params this stage started with.
+
+    DVC records the params file as it is when a stage ends. If another program
+    (say, a second `dvc exp run -S`) rewrote it meanwhile, dvc.lock would pair
+    these outputs with params they were not made with.
+    """
+    now = load_params(path, type(started_with))
+    if now != started_with:
+        key, before, after = _first_difference(started_with.model_dump(), now.model_dump())
+        raise ParamsError(
+            f"{path} changed while this stage ran ({key}: {_shown(before)} -> {_shown(after)}); "
+            "no output was written: run it again"
+        )
+
+
+def _first_difference(before: dict, after: dict, prefix: str = "") -> tuple[str, object, object]:
+    for key, value in before.items():
+        if value != after.get(key):
+            if isinstance(value, dict) and isinstance(after.get(key), dict):
+                return _first_difference(value, after[key], f"{prefix}{key}.")
+            return f"{prefix}{key}", value, after.get(key)
+    raise ValueError("no difference")
+
+
 def _apply_override(data: dict, override: str) -> None:
     key, equals, value = override.partition("=")
     *parents, leaf = key.split(".")
