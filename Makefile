@@ -1,46 +1,60 @@
-# Two commands set everything up on a fresh machine with Python 3.11 and git:
-#   make repro   install the pinned dependencies into .venv, then run the whole pipeline
-#   make test    install them, then lint and run the test suite
-PYTHON ?= python3.11
+# Two commands set everything up on a fresh machine with Python 3.11-3.13 and git:
+#   make repro   install the locked dependencies into .venv, then run the whole pipeline
+#   make test    install them with the test tools, check the lock, lint and run every test
+# The lock is uv.lock (every platform and Python the project supports); uv itself is
+# installed, pinned, into .tools by the Python you give (PYTHON=python3.12 make repro).
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(abspath $(VENV)/bin)
-STAMP := $(VENV)/.installed
 # Stage commands in dvc.yaml say `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+SYNC := $(UV) sync --frozen --quiet --python $(PYTHON)
 
-.PHONY: install repro test test-fast lint bench lock clean
+.PHONY: install install-dev gpu repro test test-fast lint lock-check bench lock clean
 
-install: $(STAMP)
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(STAMP): requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		--require-hashes --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		--no-deps --no-build-isolation --editable .
-	touch $@
+install: $(UV)
+	$(SYNC) --no-dev
 
-repro: $(STAMP)
+install-dev: $(UV)
+	$(SYNC)
+
+# TensorFlow with CUDA, for NVIDIA GPUs on Linux x86_64, instead of the CPU build.
+gpu: $(UV)
+	$(SYNC) --no-group cpu --group gpu
+
+repro: install
 	dvc repro
 
-test: $(STAMP) lint
+test: install-dev lock-check lint
 	python -m pytest
 
 # Unit and stage tests only: no real `dvc` runs, no servers.
-test-fast: $(STAMP)
+test-fast: install-dev
 	python -m pytest -m "not slow"
 
-lint: $(STAMP)
+lint: install-dev
 	ruff check .
 	ruff format --check .
 
-bench: $(STAMP)
+# The lock still matches pyproject.toml, and still resolves with a wheel or an sdist
+# for every platform in [tool.uv] required-environments, for Python 3.11 to 3.13.
+lock-check: $(UV)
+	$(UV) lock --check --quiet
+
+bench: install
 	python bench/stage_times.py
 
-# Re-pin every dependency (with hashes) after editing pyproject.toml.
-lock: $(STAMP)
-	pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+# Re-resolve uv.lock after editing pyproject.toml.
+lock: $(UV)
+	$(UV) lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
