@@ -37,6 +37,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, text: 
     assert text in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("stage", "section", "key"),
     [
@@ -56,6 +57,7 @@ def test_bad_params_stop_every_stage_with_status_2_before_any_output(
     assert not out.root.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("stage", "missing"),
     [
@@ -71,6 +73,7 @@ def test_a_missing_input_says_what_to_run(tmp_path, params_file, stage, missing)
     assert "run `dvc repro` to build it (or `dvc pull`" in result.stderr
 
 
+@pytest.mark.slow
 def test_preprocess_names_the_first_problem_in_the_raw_arrays(tmp_path, params_file, tiny_mnist):
     workspace = Workspace(tmp_path)
     raw = workspace.raw
@@ -109,6 +112,7 @@ def train_command(root: Path, processed: Path, params: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("train", "message"),
     [
@@ -127,6 +131,7 @@ def test_a_run_that_learns_nothing_fails_and_writes_nothing(tmp_path, processed,
     assert files_under(tmp_path) == {"params.yaml"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_a_stage_stopped_midway_leaves_the_previous_outputs(tmp_path, processed, stop):
     params = write_params(tmp_path / "params.yaml", tiny_params(train={"epochs": 200}))
@@ -161,6 +166,7 @@ def test_a_stage_stopped_midway_leaves_the_previous_outputs(tmp_path, processed,
         assert "error: interrupted; no output was written" in process.stderr.read()
 
 
+@pytest.mark.slow
 def test_params_changed_by_another_program_while_training_fail_the_stage(tmp_path, processed):
     params = write_params(tmp_path / "params.yaml", tiny_params(train={"epochs": 20}))
     command = [sys.executable, str(REPO / "stages/train.py")]
@@ -187,6 +193,7 @@ def lost_stop_signal(monkeypatch):
         errors._raise_terminated(signal.SIGTERM, None)
 
 
+@pytest.mark.slow
 def test_a_lost_stop_signal_still_stops_training(lost_stop_signal, tmp_path, tiny_mnist):
     splits = make_splits(tiny_mnist, 0.1, 0, None)
     params = TrainStageParams.model_validate(tiny_params(train={"epochs": 50}))

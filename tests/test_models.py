@@ -177,6 +177,7 @@ for batch in (pixels, pixels[..., None]):
 """
 
 
+@pytest.mark.slow
 def test_the_saved_model_is_self_contained_and_loads_with_plain_keras(tmp_path):
     network = every_knob_model()
     saved = inference_model(network)
@@ -197,6 +198,7 @@ def test_the_saved_model_is_self_contained_and_loads_with_plain_keras(tmp_path):
     assert result.stdout.splitlines() == [str(expected), str(expected)]
 
 
+@pytest.mark.slow
 def test_the_same_weights_give_the_same_model_file(tmp_path):
     saved = inference_model(every_knob_model())
     save_model(saved, tmp_path / "first.keras")

@@ -22,6 +22,8 @@ from mnist_pipeline.training import make_deterministic
 from tests.conftest import tiny_params
 from tests.test_digit_image import as_photo
 
+pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
+
 COMMAND = Path(sys.executable).parent / "mnist-predict"
 
 

@@ -13,6 +13,8 @@ from mnist_pipeline.evaluation import load_gallery
 from stages import download, evaluate, preprocess, report, train
 from tests.conftest import Workspace, tiny_params, write_params
 
+pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, sources_file) -> Workspace:

@@ -18,6 +18,8 @@ import pytest
 from stages import download, evaluate, preprocess, report, train
 from tests.conftest import REPO, Workspace, run_stage, tiny_params, write_params
 
+pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
+
 # Each stage's outputs, as Workspace attributes (dvc.yaml names the paths themselves).
 OUTPUTS = {
     "preprocess": ["processed"],
