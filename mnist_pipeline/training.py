@@ -63,10 +63,12 @@ def train_model(
     """Train the configured model; per-epoch train and validation metrics go to ``live_dir``."""
     make_deterministic(params.seed)
     steps = steps_per_epoch(len(train.y), params.train.batch_size)
-    with precision(params.train.mixed_precision):
+    # batch_size stays the global batch: the strategy splits each batch over its replicas,
+    # and the schedule counts the optimizer's steps, which are global steps too.
+    with distribution(params.train).scope(), precision(params.train.mixed_precision):
         model = build_model(params.model, params.train, steps)
     # dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live, tf_errors():
         history = model.fit(
             batches(train, params.train.batch_size, seed=params.seed),
             epochs=params.train.epochs,
@@ -83,6 +85,18 @@ def train_model(
         )
     check_learned(history.history)
     return model
+
+
+@contextmanager
+def tf_errors() -> Iterator[None]:
+    """TensorFlow's runtime failures (a device out of memory, say) as one line."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        first_line = (error.message.strip().splitlines() or [type(error).__name__])[0]
+        raise PipelineError(
+            f"training stopped: {type(error).__name__}: {first_line[:300]} (no model was written)"
+        ) from None
 
 
 def check_learned(history: dict[str, list[float]]) -> None:
@@ -124,6 +138,15 @@ def batches(split: Split, batch_size: int, seed: int | None = None) -> tf.data.D
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.prefetch(1).with_options(options)
+
+
+def distribution(train: TrainParams) -> tf.distribute.Strategy:
+    """TensorFlow's own strategy for ``train.distribute``; the default one is one device."""
+    if train.distribute == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=list(train.devices) or None)
+    if train.distribute == "auto" and len(tf.config.list_logical_devices("GPU")) >= 2:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 @contextmanager

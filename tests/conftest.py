@@ -81,6 +81,8 @@ def tiny_params(**sections) -> dict:
             "label_smoothing": 0.0,
             "early_stopping": {"patience": 0, "restore_best": True},
             "mixed_precision": False,
+            "distribute": "auto",
+            "devices": [],
         },
         "report": {"sample_images": 16, "misclassified_images": 9},
     }

@@ -2,9 +2,11 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, StringConstraints
 
 from mnist_pipeline.params import Section, Seed, StageParams
+
+DEVICE = r"^(/?(device:)?)?(CPU|GPU|cpu|gpu):\d+$"  # GPU:0, /gpu:1, /device:CPU:0
 
 
 class AugmentParams(Section):
@@ -38,6 +40,9 @@ class TrainParams(Section):
     label_smoothing: Annotated[StrictFloat, Field(ge=0, lt=1)]
     early_stopping: EarlyStoppingParams
     mixed_precision: StrictBool  # bfloat16 compute, float32 weights
+    # auto: every visible GPU when there are two or more, else the one device.
+    distribute: Literal["auto", "none", "mirrored"]
+    devices: tuple[Annotated[StrictStr, StringConstraints(pattern=DEVICE)], ...]  # for mirrored
 
 
 class TrainStageParams(StageParams):
