@@ -20,6 +20,7 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from mnist_pipeline.params.train import TrainStageParams
 from mnist_pipeline.preprocess import make_splits
 from mnist_pipeline.training import distribution, train_model
 from tests.conftest import make_tiny_mnist, tiny_params

@@ -134,8 +134,8 @@ def test_a_misspelled_key_lists_the_allowed_ones(tmp_path):
     with pytest.raises(
         ParamsError,
         match=r"unknown key 'train.epoch' \(did you mean 'epochs'\?\); allowed here: "
-        r"batch_size, early_stopping, epochs, label_smoothing, learning_rate, mixed_precision, "
-        r"optimizer, schedule, warmup_epochs",
+        r"batch_size, devices, distribute, early_stopping, epochs, label_smoothing, learning_rate, "
+        r"mixed_precision, optimizer, schedule, warmup_epochs",
     ):
         load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
 

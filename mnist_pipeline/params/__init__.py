@@ -190,11 +190,12 @@ def _walk(location: tuple, schema: type[BaseModel]) -> tuple[list[type[BaseModel
         if isinstance(part, int):  # a position in a list: same sections
             key.append(str(part))
             continue
+        tagged = [model for model in sections if _tag(model) == part]
+        if tagged and len(sections) > 1:  # which member of a union: not a key
+            sections = tagged
+            continue
         stepped = [inner for model in sections for inner in _step(model, part)]
-        if stepped:
-            sections, key = stepped, [*key, part]
-        else:
-            sections = [model for model in sections if _tag(model) == part]
+        sections, key = stepped, [*key, part]
     return sections, key
 
 
