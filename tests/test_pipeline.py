@@ -1,9 +1,12 @@
 """The real `dvc` on a copy of the project in a temporary git repo, on a reduced config."""
 
+import csv
+import io
 import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +184,29 @@ def test_a_killed_repro_records_nothing_and_the_next_repro_restores_without_runn
     assert result.returncode == 0, result.stdout + result.stderr
     assert stages_run(result) == []
     assert snapshot(clean) == before
+
+
+def queue_finished(project: Path) -> bool:
+    status = dvc(project, "queue", "status").stdout
+    return "Queued" not in status and "Running" not in status
+
+
+def test_two_queued_experiments_run_side_by_side_with_their_own_metrics(project):
+    for seed in (1, 2):
+        queued = dvc(project, "exp", "run", "--queue", "-n", f"seed-{seed}", "-S", f"seed={seed}")
+        assert queued.returncode == 0, queued.stderr
+    try:
+        assert dvc(project, "queue", "start", "-j", "2").returncode == 0
+        deadline = time.monotonic() + 600
+        while not queue_finished(project):  # the queue's own record, polled
+            assert time.monotonic() < deadline, dvc(project, "queue", "status").stdout
+            time.sleep(0.5)
+    finally:
+        dvc(project, "queue", "stop", "--kill")
+    rows = list(csv.DictReader(io.StringIO(dvc(project, "exp", "show", "--csv").stdout)))
+    runs = {row["Experiment"]: row for row in rows if row["Experiment"].startswith("seed-")}
+    assert set(runs) == {"seed-1", "seed-2"}
+    accuracies = [float(runs[name]["accuracy"]) for name in ("seed-1", "seed-2")]
+    assert all(accuracy > 0.5 for accuracy in accuracies)
+    assert accuracies[0] != accuracies[1] or runs["seed-1"]["loss"] != runs["seed-2"]["loss"]
+    assert "Success" in dvc(project, "queue", "status").stdout
