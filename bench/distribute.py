@@ -11,18 +11,14 @@ machine with GPUs the same command measures them.
 """
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import keras
 import tensorflow as tf
-from experiment import load_experiment
+from experiment import load_experiment, test_accuracy, train_experiment
 
 from mnist_pipeline.dataset import RawData
-from mnist_pipeline.evaluation import summary_metrics
-from mnist_pipeline.preprocess import make_splits
-from mnist_pipeline.training import distribution, train_model
+from mnist_pipeline.training import distribution
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -69,16 +65,9 @@ def main() -> None:
     }
     for name, overrides in settings.items():
         params = load_experiment(args.params, [*args.overrides, *overrides])
-        splits = make_splits(
-            raw, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
-        )
         clock = EpochClock()
-        with tempfile.TemporaryDirectory() as live_dir:
-            model = train_model(
-                params, splits["train"], splits["val"], Path(live_dir), callbacks=[clock]
-            )
-        probabilities = model.predict(splits["test"].x, batch_size=1000, verbose=0)
-        accuracy = summary_metrics(splits["test"].y, probabilities)["accuracy"]
+        model, test = train_experiment(raw, params, callbacks=[clock])
+        accuracy = test_accuracy(model, test)
         replicas = distribution(params.train).num_replicas_in_sync
         epochs = ", ".join(f"{seconds:.1f}" for seconds in clock.seconds)
         print(

@@ -15,18 +15,16 @@ batch 128, 15 epochs, the last 10% of the training set held out.
 """
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import keras
 import yaml
-from experiment import ExperimentParams, load_experiment
+from experiment import ExperimentParams, load_experiment, train_experiment
 
 from mnist_pipeline.dataset import RawData
 from mnist_pipeline.evaluation import summary_metrics
-from mnist_pipeline.preprocess import make_splits
-from mnist_pipeline.training import make_deterministic, train_model
+from mnist_pipeline.training import make_deterministic
 
 TARGET = 0.99
 
@@ -90,12 +88,8 @@ def race_reference(raw: RawData) -> TestAccuracyClock:
 
 def race_ours(raw: RawData, params: ExperimentParams) -> TestAccuracyClock:
     """The pipeline's own preprocessing and training, as the stages run them."""
-    splits = make_splits(
-        raw, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
-    )
     clock = TestAccuracyClock(raw.x_test, raw.y_test)
-    with tempfile.TemporaryDirectory() as live_dir:
-        train_model(params, splits["train"], splits["val"], Path(live_dir), callbacks=[clock])
+    train_experiment(raw, params, callbacks=[clock])
     return clock
 
 

@@ -21,19 +21,15 @@ A stored run made with other overrides than configs.yaml now has is not shown.
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import keras
 import yaml
-from experiment import load_experiment
+from experiment import load_experiment, test_accuracy, train_experiment
 
 from mnist_pipeline.atomic import write_json
 from mnist_pipeline.dataset import RawData
-from mnist_pipeline.evaluation import summary_metrics
-from mnist_pipeline.preprocess import make_splits
-from mnist_pipeline.training import train_model
 
 BENCH = Path(__file__).parent
 CONFIGS = BENCH / "configs.yaml"
@@ -42,22 +38,15 @@ RESULTS = BENCH / "results"
 
 def train_once(raw: RawData, overrides: list[str], seed: int) -> dict:
     params = load_experiment("params.yaml", [*overrides, f"seed={seed}"])
-    splits = make_splits(
-        raw, params.preprocess.val_fraction, params.seed, params.preprocess.train_subset
-    )
     clock = FitClock()
-    with tempfile.TemporaryDirectory() as live_dir:
-        model = train_model(
-            params, splits["train"], splits["val"], Path(live_dir), callbacks=[clock]
-        )
-    test = splits["test"]
-    probabilities = model.predict(test.x, batch_size=1000, verbose=0)
+    model, test = train_experiment(raw, params, callbacks=[clock])
+    accuracy = test_accuracy(model, test)
     keras.backend.clear_session()
     return {
         "seed": seed,
         "epochs": clock.epochs,
         "train_seconds": round(clock.seconds, 1),
-        "test_accuracy": summary_metrics(test.y, probabilities)["accuracy"],
+        "test_accuracy": accuracy,
     }
 
 
