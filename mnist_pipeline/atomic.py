@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.errors import PipelineError, describe_os_error
+from mnist_pipeline.errors import PipelineError, os_reason
 
 
 @contextmanager
@@ -68,8 +68,7 @@ def _make_temporary(destination: Path, directory: bool) -> Path:
 
 
 def _write_error(destination: Path, error: OSError) -> PipelineError:
-    reason = describe_os_error(error).removeprefix(f"{error.filename}: ")
-    return PipelineError(f"cannot write {destination}: {reason}; nothing was replaced")
+    return PipelineError(f"cannot write {destination}: {os_reason(error)}; nothing was replaced")
 
 
 def _umask() -> int:

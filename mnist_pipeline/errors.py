@@ -82,10 +82,14 @@ def run_command(main: Callable[[list[str] | None], int | None]) -> None:
     sys.exit(status or 0)
 
 
+def os_reason(error: OSError) -> str:
+    """What the system said, on one line (h5py and others may give no strerror)."""
+    return error.strerror or (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def describe_os_error(error: OSError) -> str:
-    """One line: the path, and what the system said (h5py and others may give no strerror)."""
-    reason = error.strerror or (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return f"{error.filename}: {reason}" if error.filename else reason
+    """One line: the path, if the error names one, and what the system said."""
+    return f"{error.filename}: {os_reason(error)}" if error.filename else os_reason(error)
 
 
 @contextmanager
