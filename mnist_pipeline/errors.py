@@ -87,6 +87,12 @@ def os_reason(error: OSError) -> str:
     return error.strerror or (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def first_line(error: Exception, limit: int = 400) -> str:
+    """A library's error message, cut to one line for ours (or its type, if it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 def describe_os_error(error: OSError) -> str:
     """One line: the path, if the error names one, and what the system said."""
     return f"{error.filename}: {os_reason(error)}" if error.filename else os_reason(error)

@@ -7,7 +7,12 @@ import zipfile
 from pathlib import Path
 
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
-from mnist_pipeline.errors import MissingInputError, PipelineError, native_stderr_silenced
+from mnist_pipeline.errors import (
+    MissingInputError,
+    PipelineError,
+    first_line,
+    native_stderr_silenced,
+)
 
 # Zip's earliest date: the file records no moment of saving.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -77,10 +82,7 @@ def load_model(path: str | Path):
         # Predicting needs no optimizer or loss: skip compiling them.
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises many types for a file it cannot read
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise PipelineError(f"{path}: cannot load the model: {first_line[:400]}") from None
+        raise PipelineError(f"{path}: cannot load the model: {first_line(error)}") from None
     check_fits(model, path)
     return model
 

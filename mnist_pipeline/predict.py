@@ -1,12 +1,15 @@
 """mnist-predict: which digit is in each of your images.
 
-    mnist-predict [--model models/model.keras] [--top-k K] [--format table|json|csv]
+    mnist-predict [--model models/model.onnx] [--top-k K] [--format table|json|csv]
                   [--grid out.png] PATH...
+    mnist-predict serve [--host 127.0.0.1] [--port 8000] [--model models/model.onnx]
 
 PATH is an image file or a folder of them. Each image is normalised the way
 MNIST was made (see ``digit_image``), so photos and scans of a digit on paper
 work as they are. A file that cannot be read is reported on one line and
-skipped; the exit status is 1 if any file failed.
+skipped; the exit status is 1 if any file failed. The exported ONNX model runs
+without TensorFlow; a .keras model works too, after TensorFlow's start-up.
+``serve`` opens a page to draw digits on (see ``mnist_pipeline.serve``).
 """
 
 import argparse
@@ -24,12 +27,13 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.classifier import load_classifier
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
 from mnist_pipeline.errors import PipelineError, run_command
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 40_000_000  # larger is almost surely a decompression bomb, not a digit
-DEFAULT_MODEL = Path("models/model.keras")
+DEFAULT_MODEL = Path("models/model.onnx")
 SURE = 0.9  # the grid marks predictions below this probability
 
 
@@ -44,15 +48,18 @@ class Prediction:
     top_k: list[tuple[int, float]]  # (digit, probability), most likely first
 
 
-def predict_images(model, images, top_k: int = 3) -> list[Prediction]:
-    """Predict digits in images of any size or mode (arrays or PIL images)."""
-    return predict_pixels(model, np.stack([normalise_digit(image) for image in images]), top_k)
+def predict_images(classifier, images, top_k: int = 3) -> list[Prediction]:
+    """Predict digits in images of any size or mode (arrays or PIL images).
+
+    ``classifier`` comes from ``mnist_pipeline.classifier.load_classifier``.
+    """
+    pixels = np.stack([normalise_digit(image) for image in images])
+    return predict_pixels(classifier, pixels, top_k)
 
 
-def predict_pixels(model, pixels: np.ndarray, top_k: int = 3) -> list[Prediction]:
+def predict_pixels(classifier, pixels: np.ndarray, top_k: int = 3) -> list[Prediction]:
     """Predict already-normalised uint8 digits (N, 28, 28)."""
-    probabilities = model.predict(pixels, verbose=0)  # the model scales pixels itself
-    return [_prediction(row, top_k) for row in probabilities]
+    return [_prediction(row, top_k) for row in classifier.probabilities(pixels)]
 
 
 def _prediction(probabilities: np.ndarray, top_k: int) -> Prediction:
@@ -203,7 +210,9 @@ def _shorten(name: str, limit: int = 16) -> str:
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mnist-predict", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images or folders")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="a .keras model file")
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL, help="a .onnx or .keras model file"
+    )
     parser.add_argument(
         "--top-k",
         type=int,
@@ -231,11 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, problem in failures:
         print(f"error: {path}: {problem}", file=sys.stderr)
     if loaded:
-        from mnist_pipeline.modelfile import load_model  # TensorFlow: only once there is work
-
-        model = load_model(args.model)
         pixels = np.stack([digit for _, digit in loaded])
-        predictions = predict_pixels(model, pixels, args.top_k)
+        predictions = predict_pixels(load_classifier(args.model), pixels, args.top_k)
         rows = list(zip([path for path, _ in loaded], predictions, strict=True))
         print(format_predictions(rows, args.format))
         if args.grid:

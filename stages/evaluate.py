@@ -22,9 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     test = Split.load(split_path(args.data, "test"))
-    from mnist_pipeline.modelfile import load_model  # imports TensorFlow
+    from mnist_pipeline.classifier import KerasClassifier  # imports TensorFlow
 
-    probabilities = load_model(args.model).predict(test.x, batch_size=1000, verbose=0)
+    probabilities = KerasClassifier(args.model).probabilities(test.x)
     predicted = probabilities.argmax(axis=1)
     outputs = (args.metrics, args.per_class, args.predictions, args.gallery)
     # All four or none: the metrics never disagree with the other outputs.

@@ -150,6 +150,8 @@ class Workspace:
         self.raw = root / "data/raw/mnist.npz"
         self.processed = root / "data/processed"
         self.model = root / "models/model.keras"
+        self.onnx = root / "models/model.onnx"
+        self.parity = root / "metrics/export.json"
         self.training = root / "plots/training"
         self.metrics = root / "metrics/test.json"
         self.per_class = root / "plots/eval/per_class.json"
@@ -179,8 +181,14 @@ class Workspace:
                 "training": self.training,
                 "out": self.report,
             },
+            "export": {
+                "model": self.model,
+                "data": self.processed,
+                "out": self.onnx,
+                "parity": self.parity,
+            },
         }[stage]
-        reads_params = stage != "evaluate"
+        reads_params = stage not in ("evaluate", "export")
         pairs = [
             *([["--params", str(params or self.params)]] if reads_params else []),
             *([f"--{name}", str(path)] for name, path in options.items()),

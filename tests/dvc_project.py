@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import REPO, tiny_params, tiny_sources, write_params
 
 # What a clone of the project holds that the pipeline needs; params and sources are the tests'.
 PROJECT_FILES = ("dvc.yaml", "stages", "mnist_pipeline", ".dvcignore", ".gitignore")
-STAGES = ("download", "preprocess", "train", "evaluate", "report")
+STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
 BIN = Path(sys.executable).parent
 
 

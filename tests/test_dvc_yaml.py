@@ -60,7 +60,14 @@ def test_stage_deps_list_its_script_and_exactly_the_modules_it_imports(stage):
 
 
 def test_stages_run_in_the_documented_order():
-    assert list(DVC_YAML["stages"]) == ["download", "preprocess", "train", "evaluate", "report"]
+    assert list(DVC_YAML["stages"]) == [
+        "download",
+        "preprocess",
+        "train",
+        "evaluate",
+        "report",
+        "export",
+    ]
 
 
 @pytest.mark.parametrize("stage", list(DVC_YAML["stages"]))

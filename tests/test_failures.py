@@ -65,6 +65,7 @@ def test_bad_params_stop_every_stage_with_status_2_before_any_output(
         ("train", "processed/train.npz: processed split not found"),
         ("evaluate", "processed/test.npz: processed split not found"),
         ("report", "metrics/test.json: metrics file not found"),
+        ("export", "processed/test.npz: processed split not found"),
     ],
 )
 def test_a_missing_input_says_what_to_run(tmp_path, params_file, stage, missing):

@@ -53,7 +53,7 @@ def snapshot(project: Path) -> dict[str, bytes]:
     """
     paths = [
         project / "dvc.lock",
-        project / "models/model.keras",
+        *sorted((project / "models").iterdir()),
         *sorted(path for folder in ("metrics", "plots") for path in (project / folder).rglob("*")),
     ]
     return {
@@ -104,6 +104,7 @@ def test_a_change_to_code_only_one_stage_reads_changes_only_that_stage(clean, st
         "train": ["mnist_pipeline/training.py", "mnist_pipeline/params/train.py"],
         "evaluate": ["stages/evaluate.py"],
         "report": ["mnist_pipeline/report.py", "mnist_pipeline/params/report.py"],
+        "export": ["mnist_pipeline/onnx_export.py"],
     }[stage]
     for name in own_files:
         with (clean / name).open("a") as file:
@@ -116,12 +117,12 @@ def test_returning_to_params_run_before_restores_every_stage_from_the_run_cache(
     committed = snapshot(clean)
     two = dvc(clean, "exp", "run", "-S", "train.epochs=2")
     assert two.returncode == 0, two.stdout + two.stderr
-    assert stages_run(two) == ["train", "evaluate", "report"]
+    assert stages_run(two) == ["train", "evaluate", "report", "export"]
 
     back = dvc(clean, "exp", "run", "-S", "train.epochs=1")
     assert back.returncode == 0, back.stdout + back.stderr
     assert stages_run(back) == []
-    assert stages_restored(back) == ["train", "evaluate", "report"]
+    assert stages_restored(back) == ["train", "evaluate", "report", "export"]
     assert snapshot(clean) == committed
 
 

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_pipeline.classifier import load_classifier
 from mnist_pipeline.digit_image import normalise_digit
 from mnist_pipeline.models import make_network
+from mnist_pipeline.onnx_export import export_onnx
 from mnist_pipeline.params.train import ModelParams
 from mnist_pipeline.predict import predict_images
 from mnist_pipeline.training import make_deterministic
-from tests.conftest import tiny_params
+from tests.conftest import REPO, tiny_params
 from tests.test_digit_image import as_photo
 
 pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
@@ -37,6 +39,14 @@ def model_file(tmp_path_factory, tiny_mnist) -> Path:
     model.fit(pixels, tiny_mnist.y_train, epochs=6, batch_size=32, verbose=0)
     path = tmp_path_factory.mktemp("model") / "model.keras"
     model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def onnx_file(model_file) -> Path:
+    """The same model exported as the export stage does: what mnist-predict runs by default."""
+    path = model_file.with_suffix(".onnx")
+    path.write_bytes(export_onnx(keras.models.load_model(model_file)))
     return path
 
 
@@ -70,9 +80,9 @@ def user_images(tmp_path_factory, tiny_mnist) -> dict[str, tuple[Path, int]]:
     return made
 
 
-def test_every_kind_of_image_is_read_and_mostly_right(model_file, user_images):
+def test_every_kind_of_image_is_read_and_mostly_right(onnx_file, user_images):
     folder = next(iter(user_images.values()))[0].parent
-    result = predict("--model", str(model_file), "--format", "json", "--top-k", "3", str(folder))
+    result = predict("--model", str(onnx_file), "--format", "json", "--top-k", "3", str(folder))
     assert result.returncode == 0, result.stderr
     rows = {Path(row["path"]).name: row for row in json.loads(result.stdout)}
     assert set(rows) == set(user_images)
@@ -83,25 +93,25 @@ def test_every_kind_of_image_is_read_and_mostly_right(model_file, user_images):
     assert right >= len(user_images) - 1
 
 
-def test_table_and_csv_outputs(model_file, user_images):
+def test_table_and_csv_outputs(onnx_file, user_images):
     path = str(user_images["gray.png"][0])
-    table = predict("--model", str(model_file), path)
+    table = predict("--model", str(onnx_file), path)
     assert table.stdout.splitlines()[0].split() == ["path", "digit", "probability", "top-k"]
     assert table.stdout.splitlines()[1].startswith(path)
     rows = list(
         csv.DictReader(
             io.StringIO(
-                predict("--model", str(model_file), "--format", "csv", "--top-k", "2", path).stdout
+                predict("--model", str(onnx_file), "--format", "csv", "--top-k", "2", path).stdout
             )
         )
     )
     assert rows[0]["path"] == path and len(rows[0]["top_k"].split()) == 2
 
 
-def test_the_grid_shows_each_input_as_the_model_saw_it(model_file, user_images, tmp_path):
+def test_the_grid_shows_each_input_as_the_model_saw_it(onnx_file, user_images, tmp_path):
     grid = tmp_path / "grid.png"
     paths = [str(path) for path, _ in list(user_images.values())[:4]]
-    result = predict("--model", str(model_file), "--grid", str(grid), *paths)
+    result = predict("--model", str(onnx_file), "--grid", str(grid), *paths)
     assert result.returncode == 0, result.stderr
     with Image.open(grid) as image:
         assert image.format == "PNG" and image.width >= 200
@@ -137,11 +147,11 @@ def bad_files(folder: Path) -> dict[str, str]:
     }
 
 
-def test_each_bad_file_gets_one_line_and_the_rest_are_predicted(model_file, user_images, tmp_path):
+def test_each_bad_file_gets_one_line_and_the_rest_are_predicted(onnx_file, user_images, tmp_path):
     expected = bad_files(tmp_path)
     good = user_images["gray.png"][0]
     result = predict(
-        "--model", str(model_file), str(good), *(str(tmp_path / name) for name in expected)
+        "--model", str(onnx_file), str(good), *(str(tmp_path / name) for name in expected)
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -153,11 +163,11 @@ def test_each_bad_file_gets_one_line_and_the_rest_are_predicted(model_file, user
 
 
 def test_in_a_folder_each_bad_entry_gets_its_own_reason_and_the_images_are_predicted(
-    model_file, user_images, tmp_path
+    onnx_file, user_images, tmp_path
 ):
     expected = bad_files(tmp_path)
     shutil.copy(user_images["gray.png"][0], tmp_path / "good.png")
-    result = predict("--model", str(model_file), str(tmp_path))
+    result = predict("--model", str(onnx_file), str(tmp_path))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert str(tmp_path / "good.png") in result.stdout
     errors = our_errors(result)
@@ -169,50 +179,106 @@ def test_in_a_folder_each_bad_entry_gets_its_own_reason_and_the_images_are_predi
     assert len(errors) == len(expected) - 2 + 1
 
 
-def test_a_device_named_directly_is_called_a_device(model_file):
-    result = predict("--model", str(model_file), "/dev/zero")
+def test_a_device_named_directly_is_called_a_device(onnx_file):
+    result = predict("--model", str(onnx_file), "/dev/zero")
     assert our_errors(result) == ["error: /dev/zero: a device, not an image file"]
 
 
 @pytest.mark.parametrize("grid", ["folder.png", "grid.txt", "mydir"])
 def test_a_grid_that_is_a_folder_or_not_a_png_is_refused_before_any_work(
-    model_file, user_images, tmp_path, grid
+    onnx_file, user_images, tmp_path, grid
 ):
     (tmp_path / "folder.png").mkdir()
     (tmp_path / "folder.png" / "keep.txt").write_text("a user's file")
     result = predict(
-        "--model", str(model_file), "--grid", str(tmp_path / grid), str(user_images["gray.png"][0])
+        "--model", str(onnx_file), "--grid", str(tmp_path / grid), str(user_images["gray.png"][0])
     )
     assert result.returncode == 1 and result.stdout == ""
     assert len(our_errors(result)) == 1 and "expected a file name ending in .png" in result.stderr
     assert (tmp_path / "folder.png" / "keep.txt").read_text() == "a user's file"
 
 
-def test_only_a_keras_model_is_loaded(user_images, tmp_path):
-    fake = tmp_path / "model.h5"
-    fake.write_bytes(b"\x89HDF\r\n\x1a\n")
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("model.h5", b"\x89HDF\r\n\x1a\n", "expected a model file ending in .onnx or .keras"),
+        ("model.onnx", b"not a graph", "cannot load the model: "),
+        ("model.keras", b"not a zip", "not a .keras model file"),
+    ],
+)
+def test_a_file_that_is_not_a_model_is_refused_in_one_line(
+    user_images, tmp_path, name, content, words
+):
+    fake = tmp_path / name
+    fake.write_bytes(content)
     result = predict("--model", str(fake), str(user_images["gray.png"][0]))
+    assert result.returncode == 1 and result.stdout == ""
+    (error,) = our_errors(result)
+    assert error.startswith(f"error: {fake}: ") and words in error
+    assert "Traceback" not in result.stderr
+
+
+# mnist-predict with TensorFlow and Keras made unimportable, from a folder laid out as
+# the project is, so the default model (models/model.onnx) is the one used.
+WITHOUT_TENSORFLOW = """
+import sys
+sys.modules["tensorflow"] = sys.modules["keras"] = None  # any import of them fails
+sys.argv = ["mnist-predict", *sys.argv[1:]]
+from mnist_pipeline.predict import cli
+cli()
+"""
+
+
+def predict_without_tensorflow(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_exported_model_runs_by_default_without_tensorflow(
+    onnx_file, model_file, user_images, tmp_path
+):
+    (tmp_path / "models").mkdir()
+    shutil.copy(onnx_file, tmp_path / "models/model.onnx")
+    folder = str(next(iter(user_images.values()))[0].parent)
+    light = predict_without_tensorflow(tmp_path, "--format", "json", folder)
+    assert light.returncode == 0, light.stderr
+    keras_rows = json.loads(predict("--model", str(model_file), "--format", "json", folder).stdout)
+    onnx_rows = json.loads(light.stdout)
+    assert [row["digit"] for row in onnx_rows] == [row["digit"] for row in keras_rows]
+    for onnx_row, keras_row in zip(onnx_rows, keras_rows, strict=True):
+        assert onnx_row["probability"] == pytest.approx(keras_row["probability"], abs=1e-4)
+
+
+def test_a_missing_default_model_says_what_to_run(user_images, tmp_path):
+    result = predict_without_tensorflow(tmp_path, str(user_images["gray.png"][0]))
     assert result.returncode == 1
     assert our_errors(result) == [
-        f"error: {fake}: not a .keras model file; only the Keras v3 format is loaded"
+        "error: models/model.onnx: model file not found; run `dvc repro` to build it "
+        "(or `dvc pull` if it is in a DVC remote)"
     ]
 
 
-def test_predict_images_from_python_matches_the_command(model_file, user_images, tiny_mnist):
-    model = keras.models.load_model(model_file)
+def test_predict_images_from_python_matches_the_command(onnx_file, user_images, tiny_mnist):
+    classifier = load_classifier(onnx_file)
     path, _ = user_images["colour.jpg"]
     arrays = [np.asarray(Image.open(path)), tiny_mnist.x_test[1]]
-    predictions = predict_images(model, arrays, top_k=2)
-    cli = json.loads(predict("--model", str(model_file), "--format", "json", str(path)).stdout)
+    predictions = predict_images(classifier, arrays, top_k=2)
+    cli = json.loads(predict("--model", str(onnx_file), "--format", "json", str(path)).stdout)
     assert predictions[0].digit == cli[0]["digit"]
     assert predictions[0].probability == pytest.approx(cli[0]["probability"], abs=1e-5)
     assert len(predictions[1].top_k) == 2
 
 
-def test_an_mnist_digit_made_into_a_photo_is_predicted_the_same(model_file, tiny_mnist):
-    model = keras.models.load_model(model_file)
+def test_an_mnist_digit_made_into_a_photo_is_predicted_the_same(onnx_file, tiny_mnist):
+    classifier = load_classifier(onnx_file)
     digits = tiny_mnist.x_test[:40]
-    direct = predict_images(model, list(digits))
-    photos = predict_images(model, [as_photo(digit) for digit in digits])
+    direct = predict_images(classifier, list(digits))
+    photos = predict_images(classifier, [as_photo(digit) for digit in digits])
     same = sum(a.digit == b.digit for a, b in zip(direct, photos, strict=True))
     assert same >= 38

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mnist_pipeline.classifier import KerasClassifier, OnnxClassifier
 from mnist_pipeline.dataset import RawData, Split, split_path
 from mnist_pipeline.evaluation import load_gallery
-from stages import download, evaluate, preprocess, report, train
+from stages import download, evaluate, export, preprocess, report, train
 from tests.conftest import Workspace, tiny_params, write_params
 
 pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
@@ -18,10 +19,10 @@ pytestmark = pytest.mark.slow  # trains models or starts processes that load Ten
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, sources_file) -> Workspace:
-    """The five stages, in order, as dvc repro would run them."""
+    """The stages, in order, as dvc repro would run them."""
     paths = Workspace(tmp_path_factory.mktemp("pipeline"), sources=sources_file)
     write_params(paths.params, tiny_params(preprocess={"val_fraction": 0.2}))
-    for stage in (download, preprocess, train, evaluate, report):
+    for stage in (download, preprocess, train, evaluate, report, export):
         stage.main(paths.arguments(stage.__name__.rsplit(".", 1)[-1]))
     return paths
 
@@ -90,6 +91,15 @@ def test_report_renders_every_image_and_the_markdown(run):
     accuracy = json.loads(run.metrics.read_text())["accuracy"]
     assert f"Test accuracy **{accuracy:.4f}**" in text
     assert "| 9 |" in text and "![Confusion matrix](confusion_matrix.png)" in text
+
+
+def test_export_writes_an_onnx_model_that_agrees_with_keras_on_every_test_digit(run, tiny_mnist):
+    parity = json.loads(run.parity.read_text())
+    assert parity["digits_checked"] == len(tiny_mnist.y_test)
+    assert parity["agreement"] == 1.0 and parity["max_probability_difference"] <= 1e-4
+    onnx_probabilities = OnnxClassifier(run.onnx).probabilities(tiny_mnist.x_test)
+    keras_probabilities = KerasClassifier(run.model).probabilities(tiny_mnist.x_test)
+    np.testing.assert_allclose(onnx_probabilities, keras_probabilities, atol=1e-4)
 
 
 def train_again(run: Workspace, folder: Path, params: dict) -> Workspace:

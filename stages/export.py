@@ -1,0 +1,37 @@
+"""Stage export: the trained model as ONNX for onnxruntime, checked on every test digit."""
+
+import argparse
+from pathlib import Path
+
+from mnist_pipeline.atomic import atomic_paths, dump_json
+from mnist_pipeline.dataset import Split, split_path
+from mnist_pipeline.errors import native_stderr_silenced, run_command
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True, help="the trained .keras file")
+    parser.add_argument("--data", type=Path, required=True, help="folder of processed splits")
+    parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    parser.add_argument("--parity", type=Path, required=True, help="parity metrics JSON")
+    args = parser.parse_args(argv)
+
+    test = Split.load(split_path(args.data, "test"))
+    with native_stderr_silenced():  # TensorFlow and tf2onnx: seconds, and C++ start-up notes
+        from mnist_pipeline.classifier import KerasClassifier, OnnxClassifier
+        from mnist_pipeline.onnx_export import check_parity, export_onnx, parity
+
+        keras_model = KerasClassifier(args.model)
+        exported = export_onnx(keras_model.model)
+    # Both or neither: the parity figures always describe the file beside them.
+    with atomic_paths(args.out, args.parity) as (onnx_file, parity_file):
+        onnx_file.write_bytes(exported)
+        found = parity(
+            keras_model.probabilities(test.x), OnnxClassifier(onnx_file).probabilities(test.x)
+        )
+        check_parity(found)
+        dump_json(parity_file, found)
+
+
+if __name__ == "__main__":
+    run_command(main)
