@@ -5,7 +5,7 @@ Modern) with a random stroke width, rotation, offset and size, dark ink on
 light paper, saved as PNG files as a user would have them; then runs the real
 `mnist-predict` command on the folder and on one image.
 
-    python bench/predict_fonts.py [--per-digit 30] [--model models/model.keras] [--seed 0]
+    python bench/predict_fonts.py [--per-digit 30] [--model models/model.onnx] [--seed 0]
 """
 
 import argparse
@@ -98,7 +98,7 @@ def keras_import_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-digit", type=int, default=30)
-    parser.add_argument("--model", type=Path, default=Path("models/model.keras"))
+    parser.add_argument("--model", type=Path, default=Path("models/model.onnx"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:

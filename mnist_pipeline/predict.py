@@ -22,6 +22,7 @@ import sys
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -76,8 +77,14 @@ def load_digit(path: Path) -> np.ndarray:
         file = path.open("rb")
     except OSError as error:
         raise BadImageError(f"cannot read: {error.strerror}") from None
+    with file:
+        return read_digit(file)
+
+
+def read_digit(file: BinaryIO) -> np.ndarray:
+    """Decode one image (a file, or an upload's bytes) and normalise it, or say what is wrong."""
     try:
-        with file, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(file) as image:
                 _check_size(image)
@@ -207,7 +214,7 @@ def _shorten(name: str, limit: int = 16) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mnist-predict", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images or folders")
     parser.add_argument(
@@ -226,8 +233,33 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_serve_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="mnist-predict serve", description="a page to draw digits on, and POST /predict"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
+    parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free one")
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL, help="a .onnx or .keras model file"
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return serve_command(parse_serve_arguments(argv[1:]))
+    return predict_command(parse_arguments(argv))
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from mnist_pipeline.serve import serve  # the web framework: only for this command
+
+    serve(load_classifier(args.model), args.host, args.port)
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
     if args.grid:
         check_grid_path(args.grid)
     files, failures = collect_images(args.paths)

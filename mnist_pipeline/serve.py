@@ -1,0 +1,107 @@
+"""mnist-predict serve: a page to draw a digit on, and a JSON endpoint for programs.
+
+    GET  /          the page: draw with mouse or finger, or drop an image file
+    POST /predict   an image as the request body (or a multipart field "image")
+                    -> {"digit", "probability", "top_k", "pixels"}
+
+Uploads go through the same ``read_digit`` as the command, so the page, the
+endpoint and ``mnist-predict`` see the same 28x28 digit. The server listens
+on 127.0.0.1 unless told otherwise: it is for one user's machine.
+"""
+
+import io
+import os
+import socket
+from dataclasses import asdict
+from importlib.resources import files
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from mnist_pipeline.errors import PipelineError, os_reason
+from mnist_pipeline.predict import BadImageError, predict_pixels, read_digit
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a phone photo fits; a digit needs far less
+TOP_K = 3
+PAGE = files("mnist_pipeline") / "page" / "index.html"
+
+
+def create_app(classifier) -> FastAPI:
+    """The web app around a classifier from ``classifier.load_classifier``."""
+    app = FastAPI(title="mnist-predict", docs_url=None, redoc_url=None)
+    page = PAGE.read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse)
+    def show_page() -> str:
+        return page
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict:
+        upload = await _upload(request)
+        # Decoding and the model are CPU work: off the event loop, so requests overlap.
+        return await run_in_threadpool(_predict, classifier, upload)
+
+    return app
+
+
+def _predict(classifier, upload: bytes) -> dict:
+    try:
+        pixels = read_digit(io.BytesIO(upload))
+    except BadImageError as error:
+        raise HTTPException(400, f"cannot read the image: {error}") from None
+    (prediction,) = predict_pixels(classifier, pixels[None], TOP_K)
+    return {**asdict(prediction), "pixels": pixels.tolist()}
+
+
+async def _upload(request: Request) -> bytes:
+    """The image's bytes, from the body or a multipart field; 413 past the size limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise _too_large()
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await _form_image(request)
+    body = bytearray()
+    async for chunk in request.stream():  # a body sent without a length is counted as it comes
+        body += chunk
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise _too_large()
+    if not body:
+        raise HTTPException(400, "empty upload: send an image (PNG, JPEG, ...) as the body")
+    return bytes(body)
+
+
+async def _form_image(request: Request) -> bytes:
+    async with request.form(max_files=1, max_fields=10, max_part_size=MAX_UPLOAD_BYTES) as form:
+        image = form.get("image")
+        if image is None or isinstance(image, str):
+            raise HTTPException(400, 'no file in the form field "image"')
+        if image.size is not None and image.size > MAX_UPLOAD_BYTES:
+            raise _too_large()
+        return await image.read()
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(413, f"upload too large: at most {MAX_UPLOAD_BYTES // 2**20} MiB")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind before serving, so that a port in use is one clear error, not a log line."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as error:
+        # socket.create_server appends the address to strerror; the errno alone says it.
+        reason = os.strerror(error.errno) if error.errno else os_reason(error)
+        raise PipelineError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def serve(classifier, host: str, port: int) -> None:
+    import uvicorn
+
+    sock = listening_socket(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    # Tests and scripts wait for this line: the server takes requests once it is printed.
+    config = uvicorn.Config(create_app(classifier), log_level="warning")
+    server = uvicorn.Server(config)
+    print(f"serving on http://{bound_host}:{bound_port} (Ctrl+C stops)", flush=True)
+    server.run(sockets=[sock])
