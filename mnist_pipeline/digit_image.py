@@ -3,19 +3,27 @@
 MNIST digits are light ink on black, the ink's bounding box scaled to fit
 20x20 pixels (aspect kept, anti-aliased), pasted into 28x28 so that the
 centre of mass is the centre. ``normalise_digit`` does the same to any image
-a user has: any size, colour mode, polarity, position or stroke width.
+a user has: any size, colour mode, polarity, position or stroke width; and
+what phones and scanners add: uneven light and shadows, ruled or squared
+paper, stray marks, a small digit on a large page.
 """
 
 import numpy as np
 from PIL import Image, ImageOps
+from scipy import ndimage
 
 from mnist_pipeline.dataset import IMAGE_SHAPE
 
 MNIST_SIZE = IMAGE_SHAPE[0]
 DIGIT_BOX = 20  # the longer side of the ink's bounding box, in MNIST
-MIN_CONTRAST = 40  # grey levels between background and ink below which there is no ink
-INK_LEVEL = 0.3  # of the ink's peak: what counts as ink when cropping
-WORKING_SIZE = 512  # larger images are shrunk first; a digit needs no more detail
+MIN_CONTRAST = 40  # grey levels between paper and ink below which there is no ink
+INK_LEVEL = 0.3  # of the ink's peak: what counts as ink when finding the digit
+WORKING_SIZE = 2048  # larger images are shrunk first; a digit needs no more detail
+ANALYSIS_SIZE = 128  # the ink is found on the image shrunk to this (longer side)
+MIN_DETAIL = DIGIT_BOX + 4  # a digit found smaller is looked at again, cropped, in full detail
+PAPER_CELLS = 12  # cells per side over which the paper's brightness is estimated
+LINE_COVER = 0.8  # ink across this share of a row or column is a ruled line, not a digit
+NEARBY = 0.3  # of the digit's size: pieces of ink this far from it belong to it
 
 
 class NoInkError(ValueError):
@@ -24,13 +32,41 @@ class NoInkError(ValueError):
 
 def normalise_digit(image: Image.Image | np.ndarray) -> np.ndarray:
     """Any digit image -> uint8 (28, 28), ink bright on black, as MNIST."""
-    gray = _to_grayscale(image)
-    ink = _ink_intensity(gray)
-    box = _ink_box(ink)
+    page = _to_grayscale(image)
+    ink, box = _find_digit(page)
+    if _side(box) < MIN_DETAIL and max(page.size) > ANALYSIS_SIZE:
+        # A small digit on a large page: find it again at full detail, in its own window.
+        ink, box = _find_digit(page.crop(_around(box, ink.shape, page.size)))
     return _centre_by_mass(_fit_box(ink[box]))
 
 
-def _to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
+def _find_digit(page: Image.Image) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """The page's ink (0..255, paper 0) at analysis size, and the digit's box in it."""
+    scale = ANALYSIS_SIZE / max(page.size)
+    if scale < 1:
+        size = (max(1, round(page.width * scale)), max(1, round(page.height * scale)))
+        page = page.resize(size, Image.Resampling.BOX)
+    return _digit_only(_ink_intensity(np.asarray(page, dtype=np.float32)))
+
+
+def _side(box: tuple[slice, slice]) -> int:
+    return max(axis.stop - axis.start for axis in box)
+
+
+def _around(box: tuple[slice, slice], analysed: tuple[int, int], size: tuple[int, int]):
+    """The box on the full page (left, top, right, bottom), widened by its size on every side."""
+    scale = size[1] / analysed[0]
+    side = _side(box)
+    rows, columns = box
+    return (
+        max(0, round((columns.start - side) * scale)),
+        max(0, round((rows.start - side) * scale)),
+        min(size[0], round((columns.stop + side) * scale)),
+        min(size[1], round((rows.stop + side) * scale)),
+    )
+
+
+def _to_grayscale(image: Image.Image | np.ndarray) -> Image.Image:
     if isinstance(image, np.ndarray):
         image = Image.fromarray(_as_uint8(image))
     # Upright first: laying the image on white below makes a new image, without its EXIF.
@@ -42,7 +78,7 @@ def _to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
     gray = _to_8bit(image)
     if max(gray.size) > WORKING_SIZE:
         gray.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BOX)
-    return np.asarray(gray, dtype=np.float32)
+    return gray
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -63,32 +99,95 @@ def _as_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def _ink_intensity(gray: np.ndarray) -> np.ndarray:
-    """How much ink each pixel holds, 0 (paper) .. 255 (darkest ink), whatever the polarity."""
+    """How much ink each pixel holds, 0 (paper) .. 255 (darkest ink), whatever the polarity.
+
+    Ink is measured against the paper around it, not one background level, so
+    uneven light and shadows cancel out; full-length ruled lines are taken away.
+    """
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
-    # Paper lighter than the middle grey means dark ink: flip so ink is bright.
-    ink = background - gray if background > 127 else gray - background
-    ink = np.clip(ink, 0, None)
-    peak = float(ink.max(initial=0))
-    if peak < MIN_CONTRAST:
+    if np.median(border) <= 127:  # light ink on dark paper: make the ink dark
+        gray = 255 - gray
+    paper = _paper_brightness(gray)
+    if float((paper - gray).max(initial=0)) < MIN_CONTRAST:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
-    return ink * (255.0 / peak)
+    darkness = _without_lines(np.clip(1 - gray / np.maximum(paper, 1), 0, 1))
+    return darkness * (255.0 / max(float(darkness.max()), 1e-6))
 
 
-def _ink_box(ink: np.ndarray) -> tuple[slice, slice]:
-    rows, columns = np.nonzero(ink >= INK_LEVEL * 255)
-    return slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1)
+def _paper_brightness(gray: np.ndarray) -> np.ndarray:
+    """The paper's brightness under each pixel: the brightest pixel of nearby cells, smoothed.
+
+    Cells a few strokes wide always hold some paper, and a neighbouring cell's
+    paper fills in a cell that a thick stroke covers.
+    """
+    cell = max(2, -(-max(gray.shape) // PAPER_CELLS))
+    rows, columns = max(1, gray.shape[0] // cell), max(1, gray.shape[1] // cell)
+    # Whole cells only; the last partial row and column of pixels are covered by the
+    # neighbouring cells once the estimate is stretched over the image.
+    whole = gray[: rows * cell, : columns * cell]
+    brightest = whole.reshape(rows, -1, columns, whole.shape[1] // columns).max(axis=(1, 3))
+    brightest = ndimage.maximum_filter(brightest, size=3, mode="nearest")
+    smooth = Image.fromarray(brightest, mode="F").resize(
+        (gray.shape[1], gray.shape[0]), Image.Resampling.BILINEAR
+    )
+    return np.asarray(smooth)
+
+
+def _without_lines(darkness: np.ndarray) -> np.ndarray:
+    """Take away rows and columns inked almost end to end: ruled or squared paper.
+
+    A row's darkness at its (1 - LINE_COVER) quantile is what a line adds to it;
+    in a row a digit crosses, that quantile is paper, so the digit stays.
+    """
+    for axis in (0, 1):
+        length = darkness.shape[axis]
+        low = int((1 - LINE_COVER) * (length - 1))
+        line = np.partition(darkness, low, axis=axis).take([low], axis=axis)
+        darkness = np.clip(darkness - line, 0, None)
+    return darkness
+
+
+def _digit_only(ink: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """The ink with stray marks away from the digit erased, and the digit's bounding box.
+
+    The digit is the piece with the most ink, and every piece near it (a 5's
+    bar, a broken stroke); smaller pieces farther away are marks, dust or
+    the edge of another digit.
+    """
+    pieces, count = ndimage.label(ink >= INK_LEVEL * 255, structure=np.ones((3, 3)))
+    if count == 0:
+        raise NoInkError("no ink found: the image is blank or has too little contrast")
+    masses = np.bincount(pieces.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]
+    boxes = ndimage.find_objects(pieces)
+    main = boxes[int(np.argmax(masses))]
+    reach = NEARBY * _side(main)
+    far = [
+        label
+        for label, box in enumerate(boxes, start=1)
+        if not all(
+            axis.start < own.stop + reach and axis.stop > own.start - reach
+            for axis, own in zip(box, main, strict=True)
+        )
+    ]
+    kept = np.isin(pieces, far, invert=True) if far else None
+    if kept is not None:
+        ink = np.where(kept, ink, 0)
+    rows, columns = np.nonzero(pieces if kept is None else pieces * kept)
+    return ink, (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
+
+
+def _resized(image: np.ndarray, scale: float) -> np.ndarray:
+    height, width = image.shape
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = Image.fromarray(image.astype(np.float32), mode="F").resize(
+        size, Image.Resampling.LANCZOS
+    )
+    return np.clip(np.asarray(resized), 0, 255)
 
 
 def _fit_box(cropped: np.ndarray) -> np.ndarray:
     """Scale so the longer side is 20 pixels, keeping the aspect ratio, with anti-aliasing."""
-    height, width = cropped.shape
-    scale = DIGIT_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(cropped.astype(np.float32), mode="F").resize(
-        size, Image.Resampling.LANCZOS
-    )
-    return np.clip(np.asarray(resized), 0, 255)
+    return _resized(cropped, DIGIT_BOX / max(cropped.shape))
 
 
 def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
@@ -101,7 +200,8 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     left = round(MNIST_SIZE / 2 - centre_column)
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     _paste(canvas, digit, top, left)
-    return np.rint(canvas).astype(np.uint8)
+    # MNIST's darkest ink is 255: resizing and evening the strokes may have dimmed it.
+    return np.rint(canvas * (255 / max(float(canvas.max()), 1e-6))).astype(np.uint8)
 
 
 def _paste(canvas: np.ndarray, patch: np.ndarray, top: int, left: int) -> None:

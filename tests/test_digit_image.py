@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.predict_photos import ruled_paper, stray_marks, uneven_light
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
 
 
@@ -102,3 +103,35 @@ def test_thick_and_thin_strokes_both_normalise():
 def test_a_blank_image_has_no_ink(level):
     with pytest.raises(NoInkError, match="no ink found"):
         normalise_digit(np.full((50, 40), level, np.uint8))
+
+
+PHOTO_EFFECTS = {
+    "uneven light and a shadow": uneven_light,
+    "ruled paper": ruled_paper,
+    "squared paper": lambda page, rng: ruled_paper(page, rng, squared=True),
+    "stray marks": stray_marks,
+}
+
+
+@pytest.mark.parametrize("effect", PHOTO_EFFECTS)
+@pytest.mark.parametrize("index", [0, 9, 17])
+def test_what_phones_and_paper_add_is_taken_away(tiny_mnist, effect, index):
+    photo = np.asarray(as_photo(tiny_mnist.x_test[index], mode="L"), dtype=np.float32)
+    changed = PHOTO_EFFECTS[effect](photo, np.random.default_rng(index))
+    clean = normalise_digit(Image.fromarray(photo.astype(np.uint8)))
+    assert similarity(normalise_digit(Image.fromarray(changed.astype(np.uint8))), clean) > 0.85
+
+
+def test_a_small_digit_on_a_large_page_is_found_and_read_in_full_detail(tiny_mnist):
+    digit = as_photo(tiny_mnist.x_test[4], scale=2, canvas=56, shift=(0, 0), mode="L")
+    page = Image.new("L", (1600, 1200), 255)
+    page.paste(digit, (1100, 300))
+    original = normalise_digit(tiny_mnist.x_test[4])
+    assert similarity(normalise_digit(page), original) > 0.9
+
+
+def test_light_ink_on_a_dark_unevenly_lit_board_is_read(tiny_mnist):
+    chalk = np.asarray(as_photo(tiny_mnist.x_test[2], invert=False, mode="L"), dtype=np.float32)
+    board = uneven_light(chalk * 0.8 + 30, np.random.default_rng(0))
+    original = normalise_digit(tiny_mnist.x_test[2])
+    assert similarity(normalise_digit(board), original) > 0.85

@@ -1,0 +1,30 @@
+"""Reading many image files: the worker processes give exactly what one process gives."""
+
+import os
+
+import numpy as np
+import pytest
+
+from mnist_pipeline.predict import PARALLEL_FROM, _digit_or_reason, load_all
+from tests.test_digit_image import as_photo
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="one CPU core: the images are read in this process",
+)
+def test_a_large_batch_read_in_workers_matches_one_process(tmp_path, tiny_mnist):
+    files = []
+    for index in range(PARALLEL_FROM + 6):
+        path = tmp_path / f"{index:03d}.png"
+        as_photo(tiny_mnist.x_test[index], mode="L").save(path)
+        files.append(path)
+    files[5].write_text("not pixels")  # a reason travels back from a worker too
+    parallel = load_all(files)
+    assert parallel[5] == "not an image (Pillow cannot identify it)"
+    for path, digit in zip(files, parallel, strict=True):
+        expected = _digit_or_reason(path)
+        if isinstance(expected, str):
+            assert digit == expected
+        else:
+            np.testing.assert_array_equal(digit, expected)
