@@ -70,8 +70,10 @@ def uneven_light(page: np.ndarray, rng) -> np.ndarray:
 
 def ruled_paper(page: np.ndarray, rng, squared: bool = False) -> np.ndarray:
     """Light blue-grey lines (and a red margin), drawn under the ink: the darker wins."""
-    spacing = int(page.shape[0] * rng.uniform(0.12, 0.2)) if squared else int(
-        page.shape[0] * rng.uniform(0.22, 0.3)
+    spacing = (
+        int(page.shape[0] * rng.uniform(0.12, 0.2))
+        if squared
+        else int(page.shape[0] * rng.uniform(0.22, 0.3))
     )
     lines = Image.new("L", (page.shape[1], page.shape[0]), 255)
     draw = ImageDraw.Draw(lines)
