@@ -10,7 +10,6 @@ paper, stray marks, a small digit on a large page.
 
 import numpy as np
 from PIL import Image, ImageOps
-from scipy import ndimage
 
 from mnist_pipeline.dataset import IMAGE_SHAPE
 
@@ -46,7 +45,8 @@ def _find_digit(page: Image.Image) -> tuple[np.ndarray, tuple[slice, slice]]:
     if scale < 1:
         size = (max(1, round(page.width * scale)), max(1, round(page.height * scale)))
         page = page.resize(size, Image.Resampling.BOX)
-    return _digit_only(_ink_intensity(np.asarray(page, dtype=np.float32)))
+    ink = _ink_intensity(np.asarray(page, dtype=np.float32))
+    return ink, _digit_box(ink)
 
 
 def _side(box: tuple[slice, slice]) -> int:
@@ -126,11 +126,20 @@ def _paper_brightness(gray: np.ndarray) -> np.ndarray:
     # neighbouring cells once the estimate is stretched over the image.
     whole = gray[: rows * cell, : columns * cell]
     brightest = whole.reshape(rows, -1, columns, whole.shape[1] // columns).max(axis=(1, 3))
-    brightest = ndimage.maximum_filter(brightest, size=3, mode="nearest")
+    brightest = _brightest_of_neighbours(brightest)
     smooth = Image.fromarray(brightest, mode="F").resize(
         (gray.shape[1], gray.shape[0]), Image.Resampling.BILINEAR
     )
     return np.asarray(smooth)
+
+
+def _brightest_of_neighbours(cells: np.ndarray) -> np.ndarray:
+    """Each cell's maximum over itself and the eight cells around it."""
+    padded = np.pad(cells, 1, mode="edge")
+    rows, columns = cells.shape
+    return np.max(
+        [padded[r : r + rows, c : c + columns] for r in range(3) for c in range(3)], axis=0
+    )
 
 
 def _without_lines(darkness: np.ndarray) -> np.ndarray:
@@ -147,33 +156,41 @@ def _without_lines(darkness: np.ndarray) -> np.ndarray:
     return darkness
 
 
-def _digit_only(ink: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """The ink with stray marks away from the digit erased, and the digit's bounding box.
+def _digit_box(ink: np.ndarray) -> tuple[slice, slice]:
+    """The digit's bounding box, leaving out stray marks away from it.
 
-    The digit is the piece with the most ink, and every piece near it (a 5's
-    bar, a broken stroke); smaller pieces farther away are marks, dust or
-    the edge of another digit.
+    Across the columns, then the rows of those columns, the ink falls into
+    runs separated by blank lines. The digit is the run with the most ink,
+    with every run near it (a 5's bar, a broken stroke); runs farther away are
+    marks, dust or the edge of another digit.
     """
-    pieces, count = ndimage.label(ink >= INK_LEVEL * 255, structure=np.ones((3, 3)))
-    if count == 0:
+    inked = ink >= INK_LEVEL * 255
+    if not inked.any():
         raise NoInkError("no ink found: the image is blank or has too little contrast")
-    masses = np.bincount(pieces.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]
-    boxes = ndimage.find_objects(pieces)
-    main = boxes[int(np.argmax(masses))]
-    reach = NEARBY * _side(main)
-    far = [
-        label
-        for label, box in enumerate(boxes, start=1)
-        if not all(
-            axis.start < own.stop + reach and axis.stop > own.start - reach
-            for axis, own in zip(box, main, strict=True)
-        )
-    ]
-    kept = np.isin(pieces, far, invert=True) if far else None
-    if kept is not None:
-        ink = np.where(kept, ink, 0)
-    rows, columns = np.nonzero(pieces if kept is None else pieces * kept)
-    return ink, (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
+    columns = _digit_span(ink, inked, axis=0)
+    rows = _digit_span(ink[:, columns], inked[:, columns], axis=1)
+    return rows, columns
+
+
+def _digit_span(ink: np.ndarray, inked: np.ndarray, axis: int) -> slice:
+    """Along the other axis: the run of inked lines that holds the most ink, and runs near it."""
+    lines = inked.any(axis=axis)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], lines, [False]]).astype(np.int8)))
+    runs = list(zip(edges[::2], edges[1::2], strict=True))  # [start, stop) of each run
+    masses = [float(ink.take(range(start, stop), axis=1 - axis).sum()) for start, stop in runs]
+    main = int(np.argmax(masses))
+    start, stop = runs[main]
+    across = np.flatnonzero(inked.take(range(start, stop), axis=1 - axis).any(axis=1 - axis))
+    reach = NEARBY * max(stop - start, np.ptp(across) + 1)
+    for near_start, near_stop in runs[main + 1 :]:
+        if near_start > stop + reach:
+            break
+        stop = near_stop
+    for near_start, near_stop in reversed(runs[:main]):
+        if near_stop < start - reach:
+            break
+        start = near_start
+    return slice(int(start), int(stop))
 
 
 def _resized(image: np.ndarray, scale: float) -> np.ndarray:
