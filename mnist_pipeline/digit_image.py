@@ -9,7 +9,7 @@ paper, stray marks, a small digit on a large page.
 """
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from mnist_pipeline.dataset import IMAGE_SHAPE
 
@@ -22,6 +22,7 @@ ANALYSIS_SIZE = 128  # the ink is found on the image shrunk to this (longer side
 MIN_DETAIL = DIGIT_BOX + 4  # a digit found smaller is looked at again, cropped, in full detail
 PAPER_CELLS = 12  # cells per side over which the paper's brightness is estimated
 LINE_COVER = 0.8  # ink across this share of a row or column is a ruled line, not a digit
+LINE_DARKNESS = 0.05  # darker than the paper by this share: maybe a line
 NEARBY = 0.3  # of the digit's size: pieces of ink this far from it belong to it
 
 
@@ -44,7 +45,8 @@ def _find_digit(page: Image.Image) -> tuple[np.ndarray, tuple[slice, slice]]:
     scale = ANALYSIS_SIZE / max(page.size)
     if scale < 1:
         size = (max(1, round(page.width * scale)), max(1, round(page.height * scale)))
-        page = page.resize(size, Image.Resampling.BOX)
+        # Pillow's integer reduce first: the same box average, several times faster.
+        page = page.reduce(int(1 / scale)).resize(size, Image.Resampling.BOX)
     ink = _ink_intensity(np.asarray(page, dtype=np.float32))
     return ink, _digit_box(ink)
 
@@ -70,13 +72,15 @@ def _to_grayscale(image: Image.Image | np.ndarray) -> Image.Image:
     if isinstance(image, np.ndarray):
         image = Image.fromarray(_as_uint8(image))
     # Upright first: laying the image on white below makes a new image, without its EXIF.
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent pixels are paper: lay the image on white.
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-    gray = _to_8bit(image)
+    gray = image if image.mode == "L" else _to_8bit(image)  # never changed in place below
     if max(gray.size) > WORKING_SIZE:
+        gray = gray.copy()
         gray.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BOX)
     return gray
 
@@ -125,7 +129,9 @@ def _paper_brightness(gray: np.ndarray) -> np.ndarray:
     # Whole cells only; the last partial row and column of pixels are covered by the
     # neighbouring cells once the estimate is stretched over the image.
     whole = gray[: rows * cell, : columns * cell]
-    brightest = whole.reshape(rows, -1, columns, whole.shape[1] // columns).max(axis=(1, 3))
+    height, width = whole.shape[0] // rows, whole.shape[1] // columns
+    # Rows of cells first, then columns: contiguous reductions, far faster than both at once.
+    brightest = whole.reshape(rows, height, -1).max(axis=1).reshape(rows, columns, width).max(2)
     brightest = _brightest_of_neighbours(brightest)
     smooth = Image.fromarray(brightest, mode="F").resize(
         (gray.shape[1], gray.shape[0]), Image.Resampling.BILINEAR
@@ -148,7 +154,10 @@ def _without_lines(darkness: np.ndarray) -> np.ndarray:
     A row's darkness at its (1 - LINE_COVER) quantile is what a line adds to it;
     in a row a digit crosses, that quantile is paper, so the digit stays.
     """
+    inked = darkness > LINE_DARKNESS
     for axis in (0, 1):
+        if inked.mean(axis=axis).max(initial=0) < LINE_COVER:
+            continue  # no line here: skip the costlier quantile
         length = darkness.shape[axis]
         low = int((1 - LINE_COVER) * (length - 1))
         line = np.partition(darkness, low, axis=axis).take([low], axis=axis)
