@@ -84,6 +84,21 @@ def run_predict(model: Path, *paths: str) -> tuple[float, str]:
     return time.perf_counter() - started, result.stdout
 
 
+def reading_seconds(files: list[Path]) -> tuple[float, float]:
+    """Decoding and normalising only (best of three): one process, then load_all's workers."""
+    from mnist_pipeline.predict import _digit_or_reason, load_all
+
+    def best(read) -> float:
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            read()
+            runs.append(time.perf_counter() - started)
+        return min(runs)
+
+    return best(lambda: [_digit_or_reason(path) for path in files]), best(lambda: load_all(files))
+
+
 def keras_import_seconds() -> float:
     """How long a fresh process takes to import Keras and TensorFlow: the start-up floor."""
     command = [sys.executable, "-c", "import keras"]
@@ -108,6 +123,7 @@ def main() -> None:
         rows = json.loads(folder_runs[0][1])
         seconds = statistics.median(seconds for seconds, _ in folder_runs)
         single = [run_predict(args.model, str(folder / "7_000.png"))[0] for _ in range(5)]
+        one_process, workers = reading_seconds(sorted(folder.glob("*.png")))
     right = sum(row["digit"] == labels[Path(row["path"]).name] for row in rows)
     rows_read = len(rows)
     per_digit = {
@@ -128,6 +144,10 @@ def main() -> None:
     )
     # The folder call pays the same start-up once; the rest is per-image work.
     print(f"after start-up: {(len(labels) - 1) / max(seconds - one, 1e-9):.0f} images/s")
+    print(
+        f"reading the {len(labels)} files in this process: {one_process * 1000:.0f} ms in one, "
+        f"{workers * 1000:.0f} ms in load_all's workers"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The report's figures and text, drawn from metrics and plot data only (never the model)."""
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +17,7 @@ from mnist_pipeline.errors import MissingInputError
 from mnist_pipeline.evaluation import Shown
 
 CORRECT_COLOUR, WRONG_COLOUR, UNSURE_COLOUR = "#1a7f37", "#cf222e", "#bf8700"
+TITLE_CHARACTERS_PER_DIGIT = 13  # a grid title's characters that fit over one 1.5-inch digit
 HISTORY_FILES = {  # dvclive's names: "eval" is our validation split
     "train_loss": "train/loss.tsv",
     "val_loss": "eval/loss.tsv",
@@ -118,7 +120,10 @@ def digit_grid_figure(
     if count == 0:
         grid[0, 0].axis("on")
         grid[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
-    figure.suptitle(title)
+    # Wrapped to the figure's width: one or two digits make a narrow figure.
+    figure.suptitle(
+        textwrap.fill(title, width=max(16, round(columns * TITLE_CHARACTERS_PER_DIGIT)))
+    )
     figure.tight_layout()
     return figure
 

@@ -11,6 +11,7 @@ from mnist_pipeline.evaluation import (
     save_gallery,
     summary_metrics,
 )
+from mnist_pipeline.report import digit_grid_figure
 
 
 def one_hot_probabilities(predicted, confidence=0.91):
@@ -75,3 +76,18 @@ def test_gallery_keeps_the_first_images_and_the_most_confident_mistakes(tmp_path
     save_gallery(tmp_path / "gallery.npz", shown)
     loaded = load_gallery(tmp_path / "gallery.npz")
     np.testing.assert_array_equal(loaded["mistakes"].images, images[[3, 1, 4], ..., 0])
+
+
+@pytest.mark.parametrize("digits", [1, 2, 9])
+def test_a_digit_grid_title_fits_inside_the_figure(digits):
+    figure = digit_grid_figure(
+        np.zeros((digits, 28, 28), np.uint8),
+        titles=["7 (99%)"] * digits,
+        captions=["a_long_file_name.png"] * digits,
+        colours=["#1a7f37"] * digits,
+        title="What the model saw, and what it read (amber: under 90% sure)",
+    )
+    figure.canvas.draw()
+    title = figure.texts[0].get_window_extent()
+    assert figure.bbox.x0 <= title.x0 and title.x1 <= figure.bbox.x1
+    assert title.y1 <= figure.bbox.y1
