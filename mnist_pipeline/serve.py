@@ -11,6 +11,7 @@ on 127.0.0.1 unless told otherwise: it is for one user's machine.
 
 import io
 import os
+import signal
 import socket
 from dataclasses import asdict
 from importlib.resources import files
@@ -98,10 +99,18 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve(classifier, host: str, port: int) -> None:
     import uvicorn
 
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            # Tests and scripts wait for this line: from now on a request is answered,
+            # and Ctrl+C or SIGTERM stops the server.
+            print(f"serving on http://{bound_host}:{bound_port} (Ctrl+C stops)", flush=True)
+
     sock = listening_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    # Tests and scripts wait for this line: the server takes requests once it is printed.
-    config = uvicorn.Config(create_app(classifier), log_level="warning")
-    server = uvicorn.Server(config)
-    print(f"serving on http://{bound_host}:{bound_port} (Ctrl+C stops)", flush=True)
+    server = AnnouncingServer(uvicorn.Config(create_app(classifier), log_level="warning"))
+    # uvicorn stops by itself on Ctrl+C or SIGTERM, then raises the signal again for
+    # the handler it found. Ignored then, a stop the user asked for is a clean exit.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     server.run(sockets=[sock])

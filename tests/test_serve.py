@@ -3,6 +3,7 @@
 import http.client
 import io
 import json
+import signal
 import socket
 import subprocess
 
@@ -148,3 +149,21 @@ def test_a_missing_model_stops_serve_before_it_listens(tmp_path):
     )
     assert result.returncode == 1 and "serving on" not in result.stdout
     assert result.stderr.startswith(f"error: {tmp_path / 'model.onnx'}: model file not found")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_the_server_cleanly(onnx_file, stop):  # noqa: F811
+    server = subprocess.Popen(
+        [str(COMMAND), "serve", "--port", "0", "--model", str(onnx_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout.readline().startswith("serving on ")
+        server.send_signal(stop)
+        assert server.wait(timeout=60) == 0
+        assert server.stderr.read() == ""
+    finally:
+        server.kill()
+        server.wait()
