@@ -18,6 +18,7 @@ from sklearn.datasets import load_digits
 
 from mnist_pipeline.atomic import sha256_of_file
 from mnist_pipeline.dataset import RAW_KEYS, RawData
+from mnist_pipeline.digit_image import normalise_digit
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_IMAGES = 297  # of the 1797 digits, the last ones are the test set
@@ -194,3 +195,64 @@ class Workspace:
             *([f"--{name}", str(path)] for name, path in options.items()),
         ]
         return [word for pair in pairs for word in pair]
+
+
+def as_photo(digit: np.ndarray, scale=6, shift=(40, -25), canvas=320, invert=True, mode="RGB"):
+    """A 28x28 MNIST digit as a user might have it: big, dark on white, off centre, in colour."""
+    big = Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    page = Image.new("L", (canvas, canvas), 0)
+    corner = ((canvas - big.width) // 2 + shift[1], (canvas - big.height) // 2 + shift[0])
+    page.paste(big, corner)
+    pixels = 255 - np.asarray(page) if invert else np.asarray(page)
+    return Image.fromarray(pixels).convert(mode)
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory, tiny_mnist) -> Path:
+    """The basic CNN trained briefly on the tiny digits, normalised as predict normalises."""
+    from mnist_pipeline.models import make_network  # TensorFlow: only for tests that use it
+    from mnist_pipeline.params.train import ModelParams
+    from mnist_pipeline.training import make_deterministic
+
+    make_deterministic(0)
+    model = make_network(ModelParams.model_validate(tiny_params()["model"]))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    pixels = np.stack([normalise_digit(image) for image in tiny_mnist.x_train])
+    model.fit(pixels, tiny_mnist.y_train, epochs=6, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def onnx_file(model_file) -> Path:
+    """The same model exported as the export stage does: what mnist-predict runs by default."""
+    import keras
+
+    from mnist_pipeline.onnx_export import export_onnx
+
+    path = model_file.with_suffix(".onnx")
+    path.write_bytes(export_onnx(keras.models.load_model(model_file)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def user_images(tmp_path_factory, tiny_mnist) -> dict[str, tuple[Path, int]]:
+    """Digits saved as users have them: formats, modes, polarity, position, size."""
+    folder = tmp_path_factory.mktemp("photos")
+    kinds = {
+        "gray.png": dict(mode="L"),
+        "colour.jpg": dict(mode="RGB"),
+        "palette.png": dict(mode="P"),
+        "alpha.png": dict(mode="RGBA"),
+        "light_on_dark.png": dict(mode="L", invert=False),
+        "corner.png": dict(mode="RGB", shift=(-100, 110)),
+        "small.png": dict(mode="L", scale=2, canvas=80, shift=(5, -5)),
+        "huge_canvas.jpg": dict(mode="RGB", scale=30, canvas=1600, shift=(0, 0)),
+    }
+    made = {}
+    for index, (name, options) in enumerate(kinds.items()):
+        digit = tiny_mnist.x_test[index]
+        as_photo(digit, **options).save(folder / name)
+        made[name] = (folder / name, int(tiny_mnist.y_test[index]))
+    return made

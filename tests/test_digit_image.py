@@ -6,16 +6,7 @@ from PIL import Image
 
 from bench.predict_photos import ruled_paper, stray_marks, uneven_light
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
-
-
-def as_photo(digit: np.ndarray, scale=6, shift=(40, -25), canvas=320, invert=True, mode="RGB"):
-    """A 28x28 MNIST digit as a user might have it: big, dark on white, off centre, in colour."""
-    big = Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
-    page = Image.new("L", (canvas, canvas), 0)
-    corner = ((canvas - big.width) // 2 + shift[1], (canvas - big.height) // 2 + shift[0])
-    page.paste(big, corner)
-    pixels = 255 - np.asarray(page) if invert else np.asarray(page)
-    return Image.fromarray(pixels).convert(mode)
+from tests.conftest import as_photo
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

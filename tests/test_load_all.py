@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_pipeline.predict import PARALLEL_FROM, _digit_or_reason, load_all
-from tests.test_digit_image import as_photo
+from tests.conftest import as_photo
 
 
 @pytest.mark.skipif(

@@ -12,7 +12,6 @@ import pytest
 
 from bench.serve_load import running_server
 from tests.browser import CHROMIUM, draw, shown_digit
-from tests.test_predict import model_file, onnx_file, user_images  # noqa: F401
 
 pytestmark = pytest.mark.slow  # starts the server and a browser
 
@@ -33,7 +32,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, onnx_file):  # noqa: F811
+def page(browser, onnx_file):
     with running_server(onnx_file) as address:
         opened = browser.new_page()
         opened.goto(f"http://{address}/")
@@ -74,7 +73,7 @@ def ring(points: int) -> list[tuple[float, float]]:
     ]
 
 
-def test_an_image_file_chosen_on_the_page_is_read_like_the_command_reads_it(page, user_images):  # noqa: F811
+def test_an_image_file_chosen_on_the_page_is_read_like_the_command_reads_it(page, user_images):
     path, label = user_images["colour.jpg"]
     page.set_input_files("#file", str(path))
     assert shown_digit(page) == str(label)

@@ -9,45 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from mnist_pipeline.classifier import load_classifier
-from mnist_pipeline.digit_image import normalise_digit
-from mnist_pipeline.models import make_network
-from mnist_pipeline.onnx_export import export_onnx
-from mnist_pipeline.params.train import ModelParams
 from mnist_pipeline.predict import predict_images
-from mnist_pipeline.training import make_deterministic
-from tests.conftest import REPO, tiny_params
-from tests.test_digit_image import as_photo
+from tests.conftest import REPO, as_photo
 
 pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
 
 COMMAND = Path(sys.executable).parent / "mnist-predict"
-
-
-@pytest.fixture(scope="session")
-def model_file(tmp_path_factory, tiny_mnist) -> Path:
-    """The basic CNN trained briefly on the tiny digits, normalised as predict normalises."""
-    make_deterministic(0)
-    model = make_network(ModelParams.model_validate(tiny_params()["model"]))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    pixels = np.stack([normalise_digit(image) for image in tiny_mnist.x_train])
-    model.fit(pixels, tiny_mnist.y_train, epochs=6, batch_size=32, verbose=0)
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    model.save(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def onnx_file(model_file) -> Path:
-    """The same model exported as the export stage does: what mnist-predict runs by default."""
-    path = model_file.with_suffix(".onnx")
-    path.write_bytes(export_onnx(keras.models.load_model(model_file)))
-    return path
 
 
 def predict(*args: str) -> subprocess.CompletedProcess:
@@ -56,28 +28,6 @@ def predict(*args: str) -> subprocess.CompletedProcess:
 
 def our_errors(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-
-
-@pytest.fixture(scope="module")
-def user_images(tmp_path_factory, tiny_mnist) -> dict[str, tuple[Path, int]]:
-    """Digits saved as users have them: formats, modes, polarity, position, size."""
-    folder = tmp_path_factory.mktemp("photos")
-    kinds = {
-        "gray.png": dict(mode="L"),
-        "colour.jpg": dict(mode="RGB"),
-        "palette.png": dict(mode="P"),
-        "alpha.png": dict(mode="RGBA"),
-        "light_on_dark.png": dict(mode="L", invert=False),
-        "corner.png": dict(mode="RGB", shift=(-100, 110)),
-        "small.png": dict(mode="L", scale=2, canvas=80, shift=(5, -5)),
-        "huge_canvas.jpg": dict(mode="RGB", scale=30, canvas=1600, shift=(0, 0)),
-    }
-    made = {}
-    for index, (name, options) in enumerate(kinds.items()):
-        digit = tiny_mnist.x_test[index]
-        as_photo(digit, **options).save(folder / name)
-        made[name] = (folder / name, int(tiny_mnist.y_test[index]))
-    return made
 
 
 def test_every_kind_of_image_is_read_and_mostly_right(onnx_file, user_images):

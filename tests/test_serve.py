@@ -13,13 +13,13 @@ from PIL import Image
 
 from bench.serve_load import COMMAND, load, running_server
 from mnist_pipeline.serve import MAX_UPLOAD_BYTES
-from tests.test_predict import model_file, onnx_file, predict, user_images  # noqa: F401
+from tests.test_predict import predict
 
 pytestmark = pytest.mark.slow  # starts server processes
 
 
 @pytest.fixture(scope="module")
-def server(onnx_file) -> str:  # noqa: F811
+def server(onnx_file) -> str:
     with running_server(onnx_file) as address:
         yield address
 
@@ -62,8 +62,8 @@ def test_the_page_is_served(server):
 
 def test_an_upload_gets_the_same_answer_and_digit_as_the_command(
     server,
-    onnx_file,  # noqa: F811
-    user_images,  # noqa: F811
+    onnx_file,
+    user_images,
 ):
     path, _ = user_images["colour.jpg"]
     status, answer = post(server, path.read_bytes(), {"Content-Type": "image/jpeg"})
@@ -77,7 +77,7 @@ def test_an_upload_gets_the_same_answer_and_digit_as_the_command(
     assert pixels.shape == (28, 28) and pixels.max() > 200  # ink bright on black, as MNIST
 
 
-def test_a_multipart_upload_works_as_curl_sends_it(server, user_images):  # noqa: F811
+def test_a_multipart_upload_works_as_curl_sends_it(server, user_images):
     path, _ = user_images["gray.png"]
     status, answer = post(server, *multipart("image", path.read_bytes()))
     assert status == 200
@@ -117,13 +117,13 @@ def test_an_upload_over_the_limit_gets_413_with_or_without_a_declared_length(ser
         connection.close()
 
 
-def test_500_requests_from_8_clients_all_succeed(server, user_images):  # noqa: F811
+def test_500_requests_from_8_clients_all_succeed(server, user_images):
     image = user_images["gray.png"][0].read_bytes()
     results = load(server, image, requests=500, clients=8)
     assert [status for _, status in results] == [200] * 500
 
 
-def test_a_port_in_use_is_one_clear_error(onnx_file):  # noqa: F811
+def test_a_port_in_use_is_one_clear_error(onnx_file):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         result = subprocess.run(
@@ -152,7 +152,7 @@ def test_a_missing_model_stops_serve_before_it_listens(tmp_path):
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_stops_the_server_cleanly(onnx_file, stop):  # noqa: F811
+def test_ctrl_c_or_sigterm_stops_the_server_cleanly(onnx_file, stop):
     server = subprocess.Popen(
         [str(COMMAND), "serve", "--port", "0", "--model", str(onnx_file)],
         stdout=subprocess.PIPE,
