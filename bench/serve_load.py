@@ -20,30 +20,40 @@ from urllib.parse import urlsplit
 
 COMMAND = Path(sys.executable).parent / "mnist-predict"
 DIGIT = Path(__file__).resolve().parents[1] / "docs/examples/mnist_test_1.png"
-START_TIMEOUT = 60.0
 
 
-@contextmanager
-def running_server(model: Path):
-    """`mnist-predict serve --port 0`; yields its address once it says it is listening."""
+def start_server(model: Path) -> tuple[subprocess.Popen, str]:
+    """`mnist-predict serve --port 0`, and its address once it says it is listening."""
     server = subprocess.Popen(
         [str(COMMAND), "serve", "--port", "0", "--model", str(model)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    line = server.stdout.readline()  # the first line says where, or why not
+    if not line.startswith("serving on "):
+        stop_server(server)
+        raise RuntimeError(f"the server did not start: {line.strip() or server.returncode}")
+    return server, urlsplit(line.split()[2]).netloc
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
     try:
-        line = server.stdout.readline()  # the first line says where, or why not
-        if not line.startswith("serving on "):
-            raise RuntimeError(f"the server did not start: {line.strip() or server.wait()}")
-        yield urlsplit(line.split()[2]).netloc
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@contextmanager
+def running_server(model: Path):
+    """The server for the length of a ``with`` block; yields its address. Always stopped."""
+    server, address = start_server(model)
+    try:
+        yield address
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
 
 
 def one_request(address: str, image: bytes) -> tuple[float, int]:

@@ -27,7 +27,8 @@ NEARBY = 0.3  # of the digit's size: pieces of ink this far from it belong to it
 
 
 class NoInkError(ValueError):
-    pass
+    def __init__(self):
+        super().__init__("no ink found: the image is blank or has too little contrast")
 
 
 def normalise_digit(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -113,7 +114,7 @@ def _ink_intensity(gray: np.ndarray) -> np.ndarray:
         gray = 255 - gray
     paper = _paper_brightness(gray)
     if float((paper - gray).max(initial=0)) < MIN_CONTRAST:
-        raise NoInkError("no ink found: the image is blank or has too little contrast")
+        raise NoInkError
     darkness = _without_lines(np.clip(1 - gray / np.maximum(paper, 1), 0, 1))
     return darkness * (255.0 / max(float(darkness.max()), 1e-6))
 
@@ -174,8 +175,8 @@ def _digit_box(ink: np.ndarray) -> tuple[slice, slice]:
     marks, dust or the edge of another digit.
     """
     inked = ink >= INK_LEVEL * 255
-    if not inked.any():
-        raise NoInkError("no ink found: the image is blank or has too little contrast")
+    if not inked.any():  # taking lines away can leave nothing
+        raise NoInkError
     columns = _digit_span(ink, inked, axis=0)
     rows = _digit_span(ink[:, columns], inked[:, columns], axis=1)
     return rows, columns
@@ -226,7 +227,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     left = round(MNIST_SIZE / 2 - centre_column)
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     _paste(canvas, digit, top, left)
-    # MNIST's darkest ink is 255: resizing and evening the strokes may have dimmed it.
+    # MNIST's darkest ink is 255: the anti-aliased resize may have dimmed it.
     return np.rint(canvas * (255 / max(float(canvas.max()), 1e-6))).astype(np.uint8)
 
 

@@ -8,6 +8,7 @@ the graph, which the conversion does keep, so the same weights give the same
 file and DVC's hash of it means something.
 """
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -46,13 +47,14 @@ def canonical_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     (graph_output,) = graph.output
     names = {graph_input.name: INPUT_NAME, graph_output.name: OUTPUT_NAME}
     constants = {tensor.name: tensor for tensor in graph.initializer}
+    constant_names = (f"constant_{number}" for number in itertools.count())
     for position, node in enumerate(graph.node):
         node.name = f"{node.op_type}_{position}"
         for index, value in enumerate(node.output):
             names.setdefault(value, f"{node.name}:{index}")
         for value in node.input:
             if value in constants and value not in names:
-                names[value] = f"constant_{sum(name in constants for name in names)}"
+                names[value] = next(constant_names)
     for node in graph.node:
         node.input[:] = [names.get(value, value) for value in node.input]
         node.output[:] = [names[value] for value in node.output]

@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.classifier import load_classifier
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
-from mnist_pipeline.errors import PipelineError, run_command
+from mnist_pipeline.errors import PipelineError, os_reason, run_command
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 40_000_000  # larger is almost surely a decompression bomb, not a digit
@@ -80,7 +80,7 @@ def load_digit(path: Path) -> np.ndarray:
     try:
         file = path.open("rb")
     except OSError as error:
-        raise BadImageError(f"cannot read: {error.strerror}") from None
+        raise BadImageError(f"cannot read: {os_reason(error)}") from None
     with file:
         return read_digit(file)
 
@@ -156,7 +156,7 @@ def _images_in(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     try:
         entries = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     except OSError as error:
-        return [], [(folder, f"cannot list this folder: {error.strerror}")]
+        return [], [(folder, f"cannot list this folder: {os_reason(error)}")]
     files, failures = [], []
     for entry in entries:
         kind = _kind(entry)
@@ -175,12 +175,12 @@ def _kind(path: Path) -> str:
         return (
             "a symlink whose target does not exist"
             if path.is_symlink()
-            else ("no such file or folder")
+            else "no such file or folder"
         )
     except OSError as error:
         if error.errno == errno.ELOOP:
             return "a symlink loop"
-        return error.strerror.lower() if error.strerror else str(error)
+        return os_reason(error).lower()
     if stat.S_ISDIR(mode):
         return "folder"
     if stat.S_ISREG(mode):
@@ -243,9 +243,7 @@ def _shorten(name: str, limit: int = 16) -> str:
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mnist-predict", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images or folders")
-    parser.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL, help="a .onnx or .keras model file"
-    )
+    _add_model_argument(parser)
     parser.add_argument(
         "--top-k",
         type=int,
@@ -265,10 +263,14 @@ def parse_serve_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
     parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free one")
+    _add_model_argument(parser)
+    return parser.parse_args(argv)
+
+
+def _add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", type=Path, default=DEFAULT_MODEL, help="a .onnx or .keras model file"
     )
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from mnist_pipeline.dataset import NUM_CLASSES, Split
-from mnist_pipeline.errors import PipelineError, raise_if_stopped
+from mnist_pipeline.errors import PipelineError, first_line, raise_if_stopped
 from mnist_pipeline.models import build_model, steps_per_epoch
 from mnist_pipeline.params.train import TrainParams, TrainStageParams
 
@@ -93,9 +93,9 @@ def tf_errors() -> Iterator[None]:
     try:
         yield
     except tf.errors.OpError as error:
-        first_line = (error.message.strip().splitlines() or [type(error).__name__])[0]
         raise PipelineError(
-            f"training stopped: {type(error).__name__}: {first_line[:300]} (no model was written)"
+            f"training stopped: {type(error).__name__}: {first_line(error, limit=300)} "
+            "(no model was written)"
         ) from None
 
 
