@@ -84,13 +84,18 @@ def run_command(main: Callable[[list[str] | None], int | None]) -> None:
 
 def os_reason(error: OSError) -> str:
     """What the system said, on one line (h5py and others may give no strerror)."""
-    return error.strerror or (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return error.strerror or first_line(error)
+
+
+# TensorFlow's graph errors say where the graph was built before they say what went wrong.
+WHERE_LINES = ("Graph execution error", "Detected at node", "File ")
 
 
 def first_line(error: Exception, limit: int = 400) -> str:
     """A library's error message, cut to one line for ours (or its type, if it has none)."""
-    text = str(error).strip()
-    return text.splitlines()[0][:limit] if text else type(error).__name__
+    lines = (line.strip() for line in str(error).splitlines())
+    cause = next((line for line in lines if line and not line.startswith(WHERE_LINES)), "")
+    return cause[:limit] or type(error).__name__
 
 
 def describe_os_error(error: OSError) -> str:

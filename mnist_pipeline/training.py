@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
+from keras.src.backend.tensorflow import trainer as tf_trainer
 
 from mnist_pipeline.dataset import NUM_CLASSES, Split
 from mnist_pipeline.errors import PipelineError, first_line, raise_if_stopped
@@ -17,6 +18,8 @@ from mnist_pipeline.params.train import TrainParams, TrainStageParams
 
 # A model whose validation accuracy ends below this learned nothing worth writing.
 NO_BETTER_THAN_CHANCE = 2 / NUM_CLASSES
+# What an UnavailableError means while training over several machines.
+UNREACHABLE = "; a worker of the cluster stopped or cannot be reached: start every worker again"
 
 
 class NonFiniteLossError(PipelineError):
@@ -65,10 +68,12 @@ def train_model(
     steps = steps_per_epoch(len(train.y), params.train.batch_size)
     # batch_size stays the global batch: the strategy splits each batch over its replicas,
     # and the schedule counts the optimizer's steps, which are global steps too.
-    with distribution(params.train).scope(), precision(params.train.mixed_precision):
+    strategy = distribution(params.train)
+    with strategy.scope(), precision(params.train.mixed_precision):
         model = build_model(params.model, params.train, steps)
     # dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live, tf_errors():
+    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    with live, tf_errors(), keras_multi_worker_fixes(model, strategy):
         history = model.fit(
             batches(train, params.train.batch_size, seed=params.seed),
             epochs=params.train.epochs,
@@ -89,13 +94,14 @@ def train_model(
 
 @contextmanager
 def tf_errors() -> Iterator[None]:
-    """TensorFlow's runtime failures (a device out of memory, say) as one line."""
+    """TensorFlow's runtime failures (a device out of memory, a lost worker) as one line."""
     try:
         yield
     except tf.errors.OpError as error:
+        cause = first_line(error, limit=300).rstrip(":")
+        hint = UNREACHABLE if isinstance(error, tf.errors.UnavailableError) else ""
         raise PipelineError(
-            f"training stopped: {type(error).__name__}: {first_line(error, limit=300)} "
-            "(no model was written)"
+            f"training stopped: {type(error).__name__}: {cause}{hint} (no model was written)"
         ) from None
 
 
@@ -137,16 +143,55 @@ def batches(split: Split, batch_size: int, seed: int | None = None) -> tf.data.D
     )
     options = tf.data.Options()
     options.autotune.enabled = False
+    # Across machines each worker takes its share of every batch: the data is in memory, not files.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.prefetch(1).with_options(options)
 
 
 def distribution(train: TrainParams) -> tf.distribute.Strategy:
     """TensorFlow's own strategy for ``train.distribute``; the default one is one device."""
+    if train.distribute == "multi_worker":
+        # Its cluster and this worker's place in it come from TF_CONFIG (see cluster.py).
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if train.distribute == "mirrored":
         return tf.distribute.MirroredStrategy(devices=list(train.devices) or None)
     if train.distribute == "auto" and len(tf.config.list_logical_devices("GPU")) >= 2:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+@contextmanager
+def keras_multi_worker_fixes(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator:
+    """Mend two bugs of Keras 3's TensorFlow trainer under MultiWorkerMirroredStrategy.
+
+    Keras's ``fit`` fails there (keras-team/keras#20585), in two places:
+    - before the first step it averages the first batch over the replicas to learn
+      its shapes, handing the collective a tuple it cannot convert; the model is
+      built already, so the step is skipped by letting ``fit`` take the strategy
+      from the scope it runs in, as for a model built outside any strategy;
+    - after each step it averages the logged scalars along an axis 0 they lack,
+      so they are averaged over the replicas as they are.
+    The weights are all-reduced by the strategy itself either way. A no-op for
+    every other strategy; ``bench/multi_worker_check.py`` shows the bugs unmended.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    original_reduce = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction == "auto" and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original_reduce(values, strategy, reduction)
+
+    model._distribute_strategy = None
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        with strategy.scope():
+            yield
+    finally:
+        tf_trainer.reduce_per_replica = original_reduce
+        model._distribute_strategy = strategy
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.cluster import is_chief, output_paths
 from mnist_pipeline.dataset import Split, split_path
 from mnist_pipeline.errors import native_stderr_silenced, run_command
 from mnist_pipeline.params import check_unchanged, load_params
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params, TrainStageParams)
+    chief = is_chief(params.train.distribute)  # for multi_worker, from TF_CONFIG
     train = Split.load(split_path(args.data, "train"))
     val = Split.load(split_path(args.data, "val"))
     # TensorFlow takes seconds to import: only once the params and inputs are known good.
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         from mnist_pipeline.models import inference_model
         from mnist_pipeline.training import train_model
 
-    with atomic_path(args.live, directory=True) as live_dir, atomic_path(args.model) as model_file:
+    with output_paths(args.live, args.model, chief=chief) as (live_dir, model_file):
         network = train_model(params, train, val, live_dir)
         save_model(inference_model(network), model_file)
         check_unchanged(args.params, params)  # before the outputs are renamed into place

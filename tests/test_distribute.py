@@ -1,16 +1,24 @@
-"""train.distribute for real on this machine: mirrored over two logical CPU devices.
+"""train.distribute for real on this machine: mirrored over two logical CPU devices, and
+multi_worker with two worker processes on 127.0.0.1.
 
 TensorFlow fixes its devices when it starts, so every run here is its own process.
 """
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from mnist_pipeline.dataset import split_path
+from mnist_pipeline.preprocess import make_splits
+from tests.conftest import REPO, make_tiny_mnist, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +62,104 @@ def test_mirrored_over_two_cpu_devices_trains_like_one_device(tmp_path):
     assert (runs["single"]["replicas"], runs["mirrored"]["replicas"]) == (1, 2)
     assert runs["mirrored"]["accuracy"] > 0.6
     assert abs(runs["mirrored"]["accuracy"] - runs["single"]["accuracy"]) < 0.05
+
+
+class Worker:
+    """A train stage process with its own TF_CONFIG, outputs and temporary folder: a machine."""
+
+    def __init__(self, root: Path, index: int, addresses: list[str], params: Path, data: Path):
+        self.root, self.temp = root, root / "tmp"
+        self.temp.mkdir(parents=True)
+        self.model, self.live = root / "model.keras", root / "live"
+        self.stdout, self.stderr = root.with_suffix(".stdout"), root.with_suffix(".stderr")
+        config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+        env = {**environment(), "TF_CONFIG": json.dumps(config), "TMPDIR": str(self.temp)}
+        command = [sys.executable, str(REPO / "stages/train.py"), "--params", str(params),
+                   "--data", str(data), "--model", str(self.model),
+                   "--live", str(self.live)]  # fmt: skip
+        with self.stdout.open("w") as stdout, self.stderr.open("w") as stderr:
+            self.process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
+
+    def finish(self, timeout: float) -> tuple[int, str]:
+        """Its exit status and stderr; killed if it has not ended within ``timeout`` seconds."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return self.process.returncode, self.stderr.read_text()
+
+    def reached_epoch(self, epoch: int) -> bool:
+        return f"Epoch {epoch}/" in self.stdout.read_text()
+
+
+def start_workers(tmp_path: Path, epochs: int) -> list[Worker]:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, split in make_splits(make_tiny_mnist(), 0.1, 0).items():
+        split.save(split_path(data, name))
+    params = tiny_params(train={"epochs": epochs, "distribute": "multi_worker"})
+    params_file = write_params(tmp_path / "params.yaml", params)
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    return [Worker(tmp_path / f"worker{index}", index, addresses, params_file, data)
+            for index in range(2)]  # fmt: skip
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.fixture
+def workers(tmp_path, request) -> Iterator[list[Worker]]:
+    started = start_workers(tmp_path, epochs=request.param)
+    yield started
+    for worker in started:
+        worker.finish(timeout=0)
+
+
+@pytest.mark.parametrize("workers", [3], indirect=True)
+def test_two_workers_train_one_model_and_only_the_chief_writes_it(workers):
+    results = [worker.finish(timeout=600) for worker in workers]
+    assert [status for status, _ in results] == [0, 0], results
+    chief, other = workers
+    assert sorted(path.name for path in chief.root.iterdir()) == ["live", "model.keras", "tmp"]
+    assert sorted(path.name for path in other.root.iterdir()) == ["tmp"]
+    assert list(other.temp.iterdir()) == []  # its outputs went there and were removed
+    # Every step was one step of both: the logs agree to the last digit.
+    assert epoch_lines(chief) == epoch_lines(other)
+    assert json.loads((chief.live / "metrics.json").read_text())["step"] == 2
+    import keras  # seconds to import: only for the tests that need it
+
+    test = make_splits(make_tiny_mnist(), 0.1, 0)["test"]
+    model = keras.models.load_model(chief.model)
+    assert (model.predict(test.x, verbose=0).argmax(axis=1) == test.y).mean() > 0.6
+
+
+def epoch_lines(worker: Worker) -> list[str]:
+    lines = worker.stdout.read_text().splitlines()
+    return [re.sub(r" - \d+s - \d+ms/step", "", line) for line in lines if "val_loss" in line]
+
+
+@pytest.mark.parametrize("workers", [500], indirect=True)
+def test_a_worker_that_dies_mid_run_fails_the_run_and_keeps_the_previous_outputs(workers):
+    chief, other = workers
+    chief.live.mkdir()
+    (chief.live / "metrics.json").write_text('{"step": 9}\n')
+    chief.model.write_bytes(b"the previous model")
+    deadline = time.monotonic() + 600
+    while not chief.reached_epoch(2):  # a few steps of both are done
+        assert chief.process.poll() is None and time.monotonic() < deadline, chief.finish(0)
+        time.sleep(0.2)
+    other.process.kill()
+    status, stderr = chief.finish(timeout=300)
+    assert status == 1
+    assert stderr.splitlines()[-1].startswith("error: training stopped: UnavailableError: ")
+    assert "a worker of the cluster stopped or cannot be reached" in stderr
+    assert stderr.count("error:") == 1
+    assert chief.model.read_bytes() == b"the previous model"
+    assert sorted(path.name for path in chief.root.iterdir()) == ["live", "model.keras", "tmp"]
+    assert (chief.live / "metrics.json").read_text() == '{"step": 9}\n'

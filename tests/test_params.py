@@ -113,7 +113,7 @@ def test_params_are_frozen(params_file):
         ("train", "learning_rate", 1e30, "train.learning_rate: 1e+30 is not allowed"),
         ("train", "warmup_epochs", float("inf"), "train.warmup_epochs: inf is not allowed"),
         ("train", "optimizer", "x" * 10_000, "train.optimizer: 'xxxxxxx"),
-        ("train", "distribute", "multi_worker", "train.distribute: 'multi_worker' is not allowed"),
+        ("train", "distribute", "parameter_server", "train.distribute: 'parameter_server' is not"),
         ("train", "devices", ["TPU:0"], "train.devices.0: 'TPU:0' is not allowed"),
     ],
 )

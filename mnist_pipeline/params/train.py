@@ -40,8 +40,9 @@ class TrainParams(Section):
     label_smoothing: Annotated[StrictFloat, Field(ge=0, lt=1)]
     early_stopping: EarlyStoppingParams
     mixed_precision: StrictBool  # bfloat16 compute, float32 weights
-    # auto: every visible GPU when there are two or more, else the one device.
-    distribute: Literal["auto", "none", "mirrored"]
+    # auto: every visible GPU when there are two or more, else the one device;
+    # multi_worker: one replica per machine of the cluster in TF_CONFIG (see cluster.py).
+    distribute: Literal["auto", "none", "mirrored", "multi_worker"]
     devices: tuple[Annotated[StrictStr, StringConstraints(pattern=DEVICE)], ...]  # for mirrored
 
 
