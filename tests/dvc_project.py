@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import REPO, tiny_params, tiny_sources, write_params
 
 # What a clone of the project holds that the pipeline needs; params and sources are the tests'.
-PROJECT_FILES = ("dvc.yaml", "stages", "mnist_pipeline", ".dvcignore", ".gitignore")
+PROJECT_FILES = ("dvc.yaml", "paths.yaml", "stages", "mnist_pipeline", ".dvcignore", ".gitignore")
 STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
 BIN = Path(sys.executable).parent
 

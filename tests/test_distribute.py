@@ -7,7 +7,6 @@ TensorFlow fixes its devices when it starts, so every run here is its own proces
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.multi_worker import start_train_stage, tf_configs
 from mnist_pipeline.dataset import split_path
 from mnist_pipeline.preprocess import make_splits
 from tests.conftest import REPO, make_tiny_mnist, tiny_params, write_params
@@ -67,18 +67,14 @@ def test_mirrored_over_two_cpu_devices_trains_like_one_device(tmp_path):
 class Worker:
     """A train stage process with its own TF_CONFIG, outputs and temporary folder: a machine."""
 
-    def __init__(self, root: Path, index: int, addresses: list[str], params: Path, data: Path):
+    def __init__(self, root: Path, tf_config: str, params: Path, data: Path):
         self.root, self.temp = root, root / "tmp"
         self.temp.mkdir(parents=True)
         self.model, self.live = root / "model.keras", root / "live"
         self.stdout, self.stderr = root.with_suffix(".stdout"), root.with_suffix(".stderr")
-        config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
-        env = {**environment(), "TF_CONFIG": json.dumps(config), "TMPDIR": str(self.temp)}
-        command = [sys.executable, str(REPO / "stages/train.py"), "--params", str(params),
-                   "--data", str(data), "--model", str(self.model),
-                   "--live", str(self.live)]  # fmt: skip
+        env = {"TF_CONFIG": tf_config, "TMPDIR": str(self.temp)}
         with self.stdout.open("w") as stdout, self.stderr.open("w") as stderr:
-            self.process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
+            self.process = start_train_stage(params, data, root, env, stdout=stdout, stderr=stderr)
 
     def finish(self, timeout: float) -> tuple[int, str]:
         """Its exit status and stderr; killed if it has not ended within ``timeout`` seconds."""
@@ -100,17 +96,10 @@ def start_workers(tmp_path: Path, epochs: int) -> list[Worker]:
         split.save(split_path(data, name))
     params = tiny_params(train={"epochs": epochs, "distribute": "multi_worker"})
     params_file = write_params(tmp_path / "params.yaml", params)
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    return [Worker(tmp_path / f"worker{index}", index, addresses, params_file, data)
-            for index in range(2)]  # fmt: skip
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+    return [
+        Worker(tmp_path / f"worker{index}", config, params_file, data)
+        for index, config in enumerate(tf_configs(2))
+    ]
 
 
 @pytest.fixture

@@ -11,7 +11,15 @@ from mnist_pipeline.params import StageParams
 from tests.conftest import REPO
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
+ENSEMBLE_YAML = yaml.safe_load((REPO / "ensemble/dvc.yaml").read_text())
+# Every stage of both pipelines, with the script its command runs.
+ALL_STAGES = {**DVC_YAML["stages"], **ENSEMBLE_YAML["stages"]}
+SCRIPTS = {
+    name: next(word for word in stage["cmd"].split() if word.startswith("stages/"))
+    for name, stage in ALL_STAGES.items()
+}
 PACKAGE = "mnist_pipeline"
+PATHS = yaml.safe_load((REPO / "paths.yaml").read_text())["paths"]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -49,14 +57,38 @@ def module_closure(script: Path) -> set[str]:
     return files
 
 
-@pytest.mark.parametrize("stage", list(DVC_YAML["stages"]))
+@pytest.mark.parametrize("stage", list(ALL_STAGES))
 def test_stage_deps_list_its_script_and_exactly_the_modules_it_imports(stage):
-    deps = DVC_YAML["stages"][stage]["deps"]
-    script = f"stages/{stage}.py"
+    deps = ALL_STAGES[stage]["deps"]
+    script = SCRIPTS[stage]
     assert script in deps
-    assert f"python {script}" in DVC_YAML["stages"][stage]["cmd"]
+    assert ALL_STAGES[stage]["cmd"].startswith(f"python {script} ")
     listed = {dep for dep in deps if dep.startswith(f"{PACKAGE}/")}
     assert listed == module_closure(REPO / script)
+
+
+def test_main_stages_run_their_namesake_scripts():
+    assert all(SCRIPTS[stage] == f"stages/{stage}.py" for stage in DVC_YAML["stages"])
+
+
+def test_ensemble_members_train_with_the_train_stage_and_track_what_it_reads_but_the_seed():
+    member = ENSEMBLE_YAML["stages"]["train_member"]
+    assert SCRIPTS["train_member"] == SCRIPTS["train"]
+    assert set(member["deps"]) == set(DVC_YAML["stages"]["train"]["deps"])
+    assert member["params"] == [
+        key for key in DVC_YAML["stages"]["train"]["params"] if key != "seed"
+    ]
+    assert "--seed ${item.seed}" in member["cmd"]
+
+
+def test_each_member_writes_its_model_where_evaluate_ensemble_reads_it():
+    from mnist_pipeline.ensemble import member_file
+
+    out = ENSEMBLE_YAML["stages"]["train_member"]["outs"][0]
+    resolved = out.replace("${paths.members}", PATHS["members"]).replace("${item.seed}", "3")
+    assert resolved == str(member_file(PATHS["members"], 3))
+    assert f"--model {out}" in ENSEMBLE_YAML["stages"]["train_member"]["cmd"]
+    assert "--members ${paths.members}" in ENSEMBLE_YAML["stages"]["evaluate_ensemble"]["cmd"]
 
 
 def test_stages_run_in_the_documented_order():
@@ -88,8 +120,15 @@ def test_each_stage_tracks_exactly_the_params_its_schema_reads(stage):
 
 def test_every_output_kept_in_git_is_a_metric_or_a_plot_so_the_run_cache_works():
     """DVC never saves a stage to its run-cache if it has a cache: false output under outs:."""
-    for stage in DVC_YAML["stages"].values():
+    for stage in ALL_STAGES.values():
         for out in stage.get("outs", []):
             options = next(iter(out.values())) if isinstance(out, dict) else {}
             assert options.get("cache", True), out
             assert not options.get("persist", False), out
+
+
+def test_evaluate_ensemble_tracks_exactly_the_params_its_schema_reads():
+    from mnist_pipeline.params.ensemble import EnsembleStageParams
+
+    stage = ENSEMBLE_YAML["stages"]["evaluate_ensemble"]
+    assert stage["params"] == list(EnsembleStageParams.model_fields)

@@ -1,0 +1,114 @@
+"""The train stage on one process, then on two workers of a cluster on 127.0.0.1.
+
+    python bench/multi_worker.py                       # the configuration of params.yaml
+    python bench/multi_worker.py -S train.epochs=3
+
+Trains on the real MNIST (data/raw/mnist.npz, so run `dvc repro` first): the
+stage as DVC runs it with `train.distribute: none`, then two stage processes
+with `multi_worker` and a TF_CONFIG each, as two machines would run it. Prints
+the wall time of each (process start to exit, TensorFlow's start included) and
+the test accuracy of the model written. Both workers here share this machine's
+cores, so this measures the mechanism, not a speed-up: that needs a machine a
+worker.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from mnist_pipeline.dataset import RawData, Split, split_path
+from mnist_pipeline.preprocess import make_splits
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def tf_configs(count: int) -> list[str]:
+    """One TF_CONFIG per worker of a cluster on free ports of 127.0.0.1."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
+    return [
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        for index in range(count)
+    ]
+
+
+def start_train_stage(params: Path, data: Path, out: Path, env: dict, **streams):
+    """``stages/train.py`` as DVC runs it, writing ``out/model.keras`` and ``out/live``."""
+    command = [
+        sys.executable, str(REPO / "stages/train.py"), "--params", str(params),
+        "--data", str(data), "--model", str(out / "model.keras"), "--live", str(out / "live"),
+    ]  # fmt: skip
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+    return subprocess.Popen(command, env=environ, **streams)
+
+
+def run_cluster(params: Path, data: Path, out: Path, workers: int) -> float:
+    """Seconds until every worker has exited; raises if one failed."""
+    started = time.perf_counter()
+    configs = tf_configs(workers) if workers > 1 else [""]
+    quiet = {"stdout": subprocess.DEVNULL}  # Keras's epoch lines, once per worker
+    processes = [
+        start_train_stage(params, data, out / f"worker{index}", {"TF_CONFIG": config}, **quiet)
+        for index, config in enumerate(configs)
+    ]
+    statuses = [process.wait() for process in processes]
+    if any(statuses):
+        raise SystemExit(f"a worker failed: exit statuses {statuses}")
+    return time.perf_counter() - started
+
+
+def test_accuracy(model: Path, test: Split) -> float:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    predicted = keras.models.load_model(model).predict(test.x, batch_size=1000, verbose=0)
+    return float((predicted.argmax(axis=1) == test.y).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--raw", default="data/raw/mnist.npz")
+    parser.add_argument("-S", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    from experiment import load_experiment  # bench/ is the script's folder: no package
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        params = load_experiment(args.params, args.overrides)
+        splits = make_splits(RawData.load(args.raw), params.preprocess.val_fraction, params.seed)
+        for name, split in splits.items():
+            split.save(split_path(root, name))
+        for distribute, workers in (("none", 1), ("multi_worker", 2)):
+            settings = params.model_dump(mode="json")
+            settings["train"]["distribute"] = distribute
+            params_file = root / f"{distribute}.yaml"
+            params_file.write_text(yaml.safe_dump(settings))
+            seconds = run_cluster(params_file, root, root / distribute, workers)
+            accuracy = test_accuracy(root / distribute / "worker0/model.keras", splits["test"])
+            print(
+                f"{distribute:<12} {workers} process(es): {seconds:.1f} s from start to exit; "
+                f"test accuracy {accuracy:.4f}"
+            )
+    print(f"overrides: {' '.join(args.overrides) or 'none'}; cpus: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
