@@ -91,7 +91,7 @@ class Worker:
 
 def start_workers(tmp_path: Path, epochs: int) -> list[Worker]:
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(parents=True)
     for name, split in make_splits(make_tiny_mnist(), 0.1, 0).items():
         split.save(split_path(data, name))
     params = tiny_params(train={"epochs": epochs, "distribute": "multi_worker"})
@@ -152,3 +152,12 @@ def test_a_worker_that_dies_mid_run_fails_the_run_and_keeps_the_previous_outputs
     assert chief.model.read_bytes() == b"the previous model"
     assert sorted(path.name for path in chief.root.iterdir()) == ["live", "model.keras", "tmp"]
     assert (chief.live / "metrics.json").read_text() == '{"step": 9}\n'
+
+
+def test_two_clusters_with_one_seed_write_the_same_model(tmp_path):
+    models = []
+    for run in ("first", "second"):
+        chief, other = start_workers(tmp_path / run, epochs=2)
+        assert [chief.finish(600)[0], other.finish(600)[0]] == [0, 0]
+        models.append(chief.model.read_bytes())
+    assert models[0] == models[1]
