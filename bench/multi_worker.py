@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_pipeline.dataset import RawData, Split, split_path
+from mnist_pipeline.dataset import RawData, Split, save_splits
 from mnist_pipeline.preprocess import make_splits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,8 +94,7 @@ def main() -> None:
         root = Path(scratch)
         params = load_experiment(args.params, args.overrides)
         splits = make_splits(RawData.load(args.raw), params.preprocess.val_fraction, params.seed)
-        for name, split in splits.items():
-            split.save(split_path(root, name))
+        save_splits(root, splits)
         for distribute, workers in (("none", 1), ("multi_worker", 2)):
             settings = params.model_dump(mode="json")
             settings["train"]["distribute"] = distribute

@@ -103,6 +103,12 @@ def split_path(folder: str | Path, name: str) -> Path:
     return Path(folder) / f"{name}.npz"
 
 
+def save_splits(folder: str | Path, splits: dict[str, Split]) -> None:
+    """Each split as ``<name>.npz`` in ``folder``, where ``split_path`` finds it."""
+    for name, split in splits.items():
+        split.save(split_path(folder, name))
+
+
 def load_npz(path: str | Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from mnist_pipeline.atomic import atomic_path
-from mnist_pipeline.dataset import RawData, split_path
+from mnist_pipeline.dataset import RawData, save_splits
 from mnist_pipeline.errors import run_command
 from mnist_pipeline.params import check_unchanged, load_params
 from mnist_pipeline.params.preprocess import PreprocessStageParams
@@ -24,8 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     # The output folder first: a place that cannot be written fails before the work.
     with atomic_path(args.out, directory=True) as folder:
         splits = make_splits(raw, preprocess.val_fraction, params.seed, preprocess.train_subset)
-        for name, split in splits.items():
-            split.save(split_path(folder, name))
+        save_splits(folder, splits)
         check_unchanged(args.params, params)
     print(", ".join(f"{name}: {len(split.y)} images" for name, split in splits.items()))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.multi_worker import start_train_stage, tf_configs
-from mnist_pipeline.dataset import split_path
+from mnist_pipeline.dataset import save_splits
 from mnist_pipeline.preprocess import make_splits
 from tests.conftest import REPO, make_tiny_mnist, tiny_params, write_params
 
@@ -92,8 +92,7 @@ class Worker:
 def start_workers(tmp_path: Path, epochs: int) -> list[Worker]:
     data = tmp_path / "data"
     data.mkdir(parents=True)
-    for name, split in make_splits(make_tiny_mnist(), 0.1, 0).items():
-        split.save(split_path(data, name))
+    save_splits(data, make_splits(make_tiny_mnist(), 0.1, 0))
     params = tiny_params(train={"epochs": epochs, "distribute": "multi_worker"})
     params_file = write_params(tmp_path / "params.yaml", params)
     return [

@@ -2,12 +2,13 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from mnist_pipeline.dataset import Split, split_path
+from mnist_pipeline.dataset import RawData, Split, save_splits
 from mnist_pipeline.ensemble import ensemble_metrics, member_file
 from mnist_pipeline.errors import ParamsError
 from mnist_pipeline.params import load_params
@@ -49,24 +50,25 @@ def test_bad_seeds_are_refused(tmp_path, seeds, expected):
     assert expected in str(error.value)
 
 
-@pytest.mark.slow
-def test_evaluate_ensemble_scores_every_member_and_their_mean(tmp_path, model_file, tiny_mnist):
-    data = tmp_path / "processed"
-    data.mkdir()
-    for name, split in make_splits(tiny_mnist, 0.1, 0).items():
-        split.save(split_path(data, name))
-    members = tmp_path / "members"
+def evaluate_ensemble(root: Path, seeds: list[int], data: RawData, member=None):
+    """The stage on ``data``'s splits, with ``member`` copied in as every seed's model."""
+    processed, members = root / "processed", root / "members"
+    processed.mkdir()
+    save_splits(processed, make_splits(data, 0.1, 0))
     members.mkdir()
-    for seed in (3, 5):
-        shutil.copy(model_file, member_file(members, seed))
-    params = write_params(
-        tmp_path / "params.yaml", {**tiny_params(), "ensemble": {"seeds": [3, 5]}}
-    )
-    metrics = tmp_path / "ensemble.json"
+    for seed in seeds if member else ():
+        shutil.copy(member, member_file(members, seed))
+    params = write_params(root / "params.yaml", {**tiny_params(), "ensemble": {"seeds": seeds}})
     result = run_stage(
         "evaluate_ensemble", "--params", str(params), "--members", str(members),
-        "--data", str(data), "--metrics", str(metrics),
+        "--data", str(processed), "--metrics", str(root / "ensemble.json"),
     )  # fmt: skip
+    return result, root / "ensemble.json"
+
+
+@pytest.mark.slow
+def test_evaluate_ensemble_scores_every_member_and_their_mean(tmp_path, model_file, tiny_mnist):
+    result, metrics = evaluate_ensemble(tmp_path, [3, 5], tiny_mnist, member=model_file)
     assert result.returncode == 0, result.stderr
     scores = json.loads(metrics.read_text())
     for split in ("val", "test"):
@@ -78,20 +80,12 @@ def test_evaluate_ensemble_scores_every_member_and_their_mean(tmp_path, model_fi
 
 
 @pytest.mark.slow
-def test_a_missing_member_is_named_and_nothing_is_written(tmp_path, model_file, tiny_mnist):
-    data = tmp_path / "processed"
-    data.mkdir()
-    for name, split in make_splits(tiny_mnist, 0.1, 0).items():
-        split.save(split_path(data, name))
-    params = write_params(tmp_path / "params.yaml", {**tiny_params(), "ensemble": {"seeds": [3]}})
-    result = run_stage(
-        "evaluate_ensemble", "--params", str(params), "--members", str(tmp_path / "members"),
-        "--data", str(data), "--metrics", str(tmp_path / "ensemble.json"),
-    )  # fmt: skip
+def test_a_missing_member_is_named_and_nothing_is_written(tmp_path, tiny_mnist):
+    result, metrics = evaluate_ensemble(tmp_path, [3], tiny_mnist)
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {member_file(tmp_path / 'members', 3)}: ")
     assert len(result.stderr.splitlines()) == 1
-    assert not (tmp_path / "ensemble.json").exists()
+    assert not metrics.exists()
 
 
 @pytest.mark.slow
