@@ -2,10 +2,11 @@
 
 No I/O here. Every model is self-contained: it takes raw uint8 pixels 0-255,
 (N, 28, 28, 1) or (N, 28, 28), scales them itself, and outputs 10 class
-probabilities; it holds only Keras's own layers, so plain
+probabilities; the saved model holds only Keras's own layers, so plain
 ``keras.models.load_model`` reads it without this package.
-``build_model`` adds the training-only augmentation and compiles it;
-``inference_model`` takes it off again for saving.
+``build_model`` adds the training-only augmentation (Keras's layers, and
+``RandomStrokeWidth``) and compiles it; ``inference_model`` takes it off again
+for saving.
 """
 
 import math
@@ -135,10 +136,49 @@ def best(params: ModelParams) -> list[layers.Layer]:
 ARCHITECTURES = {"basic": basic, "deep": deep, "bn_dropout": bn_dropout, "fast": fast, "best": best}
 
 
+class RandomStrokeWidth(layers.Layer):
+    """Thicker or thinner strokes on a share of the training images: markers, fine pens.
+
+    MNIST's strokes span a narrow band of widths; users' markers and pens do not.
+    With probability ``rate`` an image's ink is dilated by a 3x3 or a 5x5 window
+    or eroded by a 2x2 one (grey-level morphology: a max filter on the ink, or on
+    the paper), a third of those each. Keras has no such layer; it is idle at
+    inference and the saved model leaves it out.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        if not training:
+            return images
+        choice = keras.random.uniform(
+            (keras.ops.shape(images)[0], 1, 1, 1), seed=self.seed_generator
+        )
+        share = self.rate / 3
+        variants = [
+            keras.ops.max_pool(images, 3, strides=1, padding="same"),
+            keras.ops.max_pool(images, 5, strides=1, padding="same"),
+            -keras.ops.max_pool(-images, 2, strides=1, padding="same"),
+        ]
+        out = images
+        for index, variant in enumerate(variants):
+            chosen = (choice >= index * share) & (choice < (index + 1) * share)
+            out = keras.ops.where(chosen, variant, out)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
 def augmentation(params: AugmentParams) -> list[layers.Layer]:
     """Random distortions; Keras applies them only in training, never at inference."""
     fill = {"fill_mode": "constant"}
     augment = []
+    if params.stroke_width > 0:
+        augment.append(RandomStrokeWidth(params.stroke_width, name=f"{AUGMENT_PREFIX}stroke_width"))
     if params.rotation_degrees > 0:
         rotation = params.rotation_degrees / 360  # Keras takes a fraction of a full turn
         augment.append(layers.RandomRotation(rotation, name=f"{AUGMENT_PREFIX}rotation", **fill))

@@ -70,7 +70,12 @@ def tiny_params(**sections) -> dict:
             "arch": "basic",
             "dropout": 0.5,
             "batch_norm": True,
-            "augment": {"rotation_degrees": 0.0, "translation": 0.0, "zoom": 0.0},
+            "augment": {
+                "rotation_degrees": 0.0,
+                "translation": 0.0,
+                "zoom": 0.0,
+                "stroke_width": 0.0,
+            },
         },
         "train": {
             "epochs": 1,

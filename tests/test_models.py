@@ -12,6 +12,7 @@ import pytest
 from mnist_pipeline.modelfile import load_model, save_model
 from mnist_pipeline.models import (
     ARCHITECTURES,
+    RandomStrokeWidth,
     build_model,
     inference_model,
     learning_rate,
@@ -112,6 +113,39 @@ def test_augmentation_acts_in_training_only():
     assert not np.allclose(np.asarray(augmenting(images, training=True)), images)
 
 
+def a_stroke() -> np.ndarray:
+    """A 3-pixel-wide bar of ink, as the network sees it after scaling (0..1)."""
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 6:22, 12:15] = 1.0
+    return image
+
+
+def test_stroke_width_augmentation_thickens_or_thins_the_ink_in_training_only():
+    widths = set()
+    layer = RandomStrokeWidth(1.0, seed=0)
+    for _ in range(60):
+        out = np.asarray(layer(a_stroke(), training=True))
+        assert set(np.unique(out)) <= {0.0, 1.0}  # ink moved, never made up
+        widths.add(int(out[0, 14, :, 0].sum()))  # the bar's width across its middle
+    assert widths == {2, 5, 7}  # eroded by 2x2, dilated by 3x3, dilated by 5x5
+    np.testing.assert_array_equal(np.asarray(layer(a_stroke(), training=False)), a_stroke())
+
+
+def test_stroke_width_augmentation_leaves_the_rest_of_the_images_as_they_are():
+    layer = RandomStrokeWidth(0.6, seed=1)
+    images = np.repeat(a_stroke(), 500, axis=0)
+    changed = np.asarray(layer(images, training=True)).sum(axis=(1, 2, 3)) != a_stroke().sum()
+    assert 0.5 < changed.mean() < 0.7
+
+
+def test_stroke_width_augmentation_comes_first_and_only_when_asked():
+    augment = MODEL.augment.model_copy(update={"stroke_width": 0.6, "zoom": 0.1})
+    assert layer_kinds(make_network(with_model(augment=augment)))[1:3] == [
+        "RandomStrokeWidth", "RandomZoom"
+    ]  # fmt: skip
+    assert "RandomStrokeWidth" not in layer_kinds(make_network(MODEL))
+
+
 @pytest.mark.parametrize(("name", "kind"), [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD")])
 def test_optimizer_follows_the_param(name, kind):
     optimizer = make_optimizer(with_train(optimizer=name, learning_rate=0.01))
@@ -153,7 +187,9 @@ def every_knob_model() -> keras.Model:
         with_model(
             arch="best",
             dropout=0.2,
-            augment=MODEL.augment.model_copy(update={"rotation_degrees": 10.0, "zoom": 0.1}),
+            augment=MODEL.augment.model_copy(
+                update={"rotation_degrees": 10.0, "zoom": 0.1, "stroke_width": 0.5}
+            ),
         ),
         with_train(schedule="warmup_cosine", label_smoothing=0.1, optimizer="adamw", epochs=1),
         2,

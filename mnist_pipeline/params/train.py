@@ -15,6 +15,7 @@ class AugmentParams(Section):
     rotation_degrees: Annotated[StrictFloat, Field(ge=0, le=45)]
     translation: Annotated[StrictFloat, Field(ge=0, le=0.3)]  # fraction of the image side
     zoom: Annotated[StrictFloat, Field(ge=0, le=0.3)]  # fraction, in and out
+    stroke_width: Annotated[StrictFloat, Field(ge=0, le=1)]  # share of images made thicker/thinner
 
 
 class ModelParams(Section):
