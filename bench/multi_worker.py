@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_pipeline.dataset import RawData, Split, save_splits
+from mnist_pipeline.dataset import RawData, save_splits
 from mnist_pipeline.preprocess import make_splits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,12 +72,11 @@ def run_cluster(params: Path, data: Path, out: Path, workers: int) -> float:
     return time.perf_counter() - started
 
 
-def test_accuracy(model: Path, test: Split) -> float:
+def load_keras_model(path: Path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    predicted = keras.models.load_model(model).predict(test.x, batch_size=1000, verbose=0)
-    return float((predicted.argmax(axis=1) == test.y).mean())
+    return keras.models.load_model(path)
 
 
 def main() -> None:
@@ -88,7 +87,7 @@ def main() -> None:
     parser.add_argument("--raw", default="data/raw/mnist.npz")
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    from experiment import load_experiment  # bench/ is the script's folder: no package
+    from experiment import load_experiment, test_accuracy  # bench/: the script's folder
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
@@ -101,7 +100,8 @@ def main() -> None:
             params_file = root / f"{distribute}.yaml"
             params_file.write_text(yaml.safe_dump(settings))
             seconds = run_cluster(params_file, root, root / distribute, workers)
-            accuracy = test_accuracy(root / distribute / "worker0/model.keras", splits["test"])
+            model = load_keras_model(root / distribute / "worker0/model.keras")
+            accuracy = test_accuracy(model, splits["test"])
             print(
                 f"{distribute:<12} {workers} process(es): {seconds:.1f} s from start to exit; "
                 f"test accuracy {accuracy:.4f}"
