@@ -3,18 +3,23 @@
 Both train in this one process on the real MNIST (data/raw/mnist.npz, so run
 `dvc repro` first). After every epoch the test accuracy is measured (outside
 the timed training), and the training wall time at which it first reaches
-99.0% is printed for each, with their ratio.
+99.0% is printed for each, with their ratio; each stops training there,
+since the race is to 99.0%. The ratio is printed as the reference runs, and
+with its tf.data stalls (its waits before epochs' first batches) taken off.
+With `--runs N` the race is run N times, and the median of each ratio printed.
 
 The reference: Conv32-Pool-Conv64-Pool-Flatten-Dropout(0.5)-Dense10, Adam,
 batch 128, 15 epochs, the last 10% of the training set held out.
 
     python bench/reference_race.py --config fast     # a configuration of bench/configs.yaml
+    python bench/reference_race.py --config fast --runs 5
     python bench/reference_race.py -S model.arch=fast -S train.epochs=2 ...
 
 `-S key=value` overrides params.yaml as `dvc exp run -S` does.
 """
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -66,9 +71,15 @@ class TestAccuracyClock(keras.callbacks.Callback):
         probabilities = self.model.predict(self.x_test, batch_size=1000, verbose=0)
         accuracy = summary_metrics(self.y_test, probabilities)["accuracy"]
         self.history.append((self.trained_seconds, accuracy))
+        self.model.stop_training = accuracy >= TARGET  # the race is won: no need to go on
 
     def seconds_to(self, target: float) -> float | None:
         return next((seconds for seconds, accuracy in self.history if accuracy >= target), None)
+
+    def stall_free_seconds_to(self, target: float) -> float | None:
+        """The time to ``target`` less the waits before epochs' first batches (it stops there)."""
+        reached = self.seconds_to(target)
+        return reached - self.waiting_seconds if reached else None
 
 
 def scaled(pixels):
@@ -98,10 +109,26 @@ def describe(name: str, clock: TestAccuracyClock) -> str:
     epoch = next((i + 1 for i, (_, a) in enumerate(clock.history) if a >= TARGET), None)
     when = f"{reached:.1f} s (epoch {epoch})" if reached else "never"
     return (
-        f"{name:<10} 99.0% after {when}; final test accuracy {clock.history[-1][1]:.4f} "
+        f"{name:<10} 99.0% after {when}; test accuracy {clock.history[-1][1]:.4f} "
         f"after {len(clock.history)} epochs, {clock.trained_seconds:.1f} s of training "
         f"({clock.waiting_seconds:.1f} s of it before epochs' first batches)"
     )
+
+
+def race(raw: RawData, params: ExperimentParams) -> tuple[float, float] | None:
+    """One race, printed; how many times sooner ours is, as the reference runs and stall-free."""
+    reference = race_reference(raw)
+    ours = race_ours(raw, params)
+    print(describe("reference", reference))
+    print(describe("ours", ours))
+    if not (reference.seconds_to(TARGET) and ours.seconds_to(TARGET)):
+        return None
+    sooner = reference.seconds_to(TARGET) / ours.seconds_to(TARGET)
+    stall_free = reference.stall_free_seconds_to(TARGET) / ours.seconds_to(TARGET)
+    print(
+        f"ours reaches 99.0% {sooner:.2f}x sooner than the reference ({stall_free:.2f}x stall-free)"
+    )
+    return sooner, stall_free
 
 
 def main() -> None:
@@ -111,6 +138,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", default="data/raw/mnist.npz")
     parser.add_argument("--config", help="a configuration of bench/configs.yaml")
+    parser.add_argument("--runs", type=int, default=1, help="races to run (default 1)")
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     if args.config:
@@ -118,15 +146,14 @@ def main() -> None:
         args.overrides = [*configs[args.config], *args.overrides]
     params = load_experiment(args.params, args.overrides)
     raw = RawData.load(args.raw)
-    reference = race_reference(raw)
-    ours = race_ours(raw, params)
-    print(describe("reference", reference))
-    print(describe("ours", ours))
-    if reference.seconds_to(TARGET) and ours.seconds_to(TARGET):
-        print(
-            f"ours reaches 99.0% {reference.seconds_to(TARGET) / ours.seconds_to(TARGET):.2f}x "
-            "sooner than the reference"
-        )
+    ratios = [race(raw, params) for _ in range(args.runs)]
+    won = [ratio for ratio in ratios if ratio]
+    if len(won) > 1:
+        print(f"{len(won)} of {len(ratios)} races reached 99.0%:")
+        for index, name in enumerate(("sooner", "stall-free")):
+            each = [ratio[index] for ratio in won]
+            listed = ", ".join(f"{r:.2f}x" for r in each)
+            print(f"  {name:<10} {listed}; median {statistics.median(each):.2f}x")
     print("ours: " + " ".join(args.overrides))
 
 

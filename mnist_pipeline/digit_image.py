@@ -24,6 +24,8 @@ PAPER_CELLS = 12  # cells per side over which the paper's brightness is estimate
 LINE_COVER = 0.8  # ink across this share of a row or column is a ruled line, not a digit
 LINE_DARKNESS = 0.05  # darker than the paper by this share: maybe a line
 NEARBY = 0.3  # of the digit's size: pieces of ink this far from it belong to it
+PIECE_INK = 0.15  # of the digit's ink: a piece this large is a broken stroke, not a mark ...
+PIECE_REACH = 0.6  # ... and belongs to the digit from this far (of its size)
 
 
 class NoInkError(ValueError):
@@ -191,13 +193,19 @@ def _digit_span(ink: np.ndarray, inked: np.ndarray, axis: int) -> slice:
     main = int(np.argmax(masses))
     start, stop = runs[main]
     across = np.flatnonzero(inked.take(range(start, stop), axis=1 - axis).any(axis=1 - axis))
-    reach = NEARBY * max(stop - start, np.ptp(across) + 1)
-    for near_start, near_stop in runs[main + 1 :]:
-        if near_start > stop + reach:
+    size = max(stop - start, np.ptp(across) + 1)
+
+    def belongs(gap: int, mass: float) -> bool:
+        # A mark is small; a piece of a broken stroke (a pencil's) holds real ink.
+        reach = PIECE_REACH if mass >= PIECE_INK * masses[main] else NEARBY
+        return gap <= reach * size
+
+    for (near_start, near_stop), mass in zip(runs[main + 1 :], masses[main + 1 :], strict=True):
+        if not belongs(near_start - stop, mass):
             break
         stop = near_stop
-    for near_start, near_stop in reversed(runs[:main]):
-        if near_stop < start - reach:
+    for (near_start, near_stop), mass in zip(runs[:main][::-1], masses[:main][::-1], strict=True):
+        if not belongs(start - near_stop, mass):
             break
         start = near_start
     return slice(int(start), int(stop))

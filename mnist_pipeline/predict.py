@@ -21,7 +21,9 @@ import os
 import stat
 import sys
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -105,18 +107,31 @@ def read_digit(file: BinaryIO) -> np.ndarray:
 
 
 def load_all(files: list[Path]) -> list[np.ndarray | str]:
-    """Each file's digit, or why it cannot be read; many files on every core.
+    """Each file's digit, or why it cannot be read; many files on every core."""
+    with reading(files) as digits:
+        return list(digits)
+
+
+@contextmanager
+def reading(files: list[Path]) -> Iterator[Iterator[np.ndarray | str]]:
+    """Each file's digit or reason, in order, read while the caller does other work.
 
     Decoding and normalising is Python and NumPy work that threads would
-    serialise, so a large batch goes to worker processes. They are forked (Linux):
-    a fork starts in milliseconds with everything imported, where a fresh
+    serialise, so a large batch goes to worker processes, which start reading
+    at once: the caller loads the model meanwhile. They are forked (Linux): a
+    fork starts in milliseconds with everything imported, where a fresh
     interpreter (macOS, Windows) would take longer to start than it saves.
+    Fewer files are read in this process, as the caller takes them.
     """
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if workers < 2 or len(files) < PARALLEL_FROM or sys.platform != "linux":
-        return [_digit_or_reason(path) for path in files]
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        return list(pool.map(_digit_or_reason, files, chunksize=16))
+        yield map(_digit_or_reason, files)
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+    try:
+        yield pool.map(_digit_or_reason, files, chunksize=16)
+    finally:
+        pool.shutdown(cancel_futures=True)  # on an error, what is not read yet never is
 
 
 def _digit_or_reason(path: Path) -> np.ndarray | str:
@@ -291,17 +306,20 @@ def predict_command(args: argparse.Namespace) -> int:
     if args.grid:
         check_grid_path(args.grid)
     files, failures = collect_images(args.paths)
-    loaded = []
-    for path, digit in zip(files, load_all(files), strict=True):
-        if isinstance(digit, str):
-            failures.append((path, digit))
-        else:
-            loaded.append((path, digit))
+    with reading(files) as digits:
+        # The model loads (onnxruntime's import is most of it) while workers read.
+        classifier = load_classifier(args.model) if files else None
+        loaded = []
+        for path, digit in zip(files, digits, strict=True):
+            if isinstance(digit, str):
+                failures.append((path, digit))
+            else:
+                loaded.append((path, digit))
     for path, problem in failures:
         print(f"error: {path}: {problem}", file=sys.stderr)
     if loaded:
         pixels = np.stack([digit for _, digit in loaded])
-        predictions = predict_pixels(load_classifier(args.model), pixels, args.top_k)
+        predictions = predict_pixels(classifier, pixels, args.top_k)
         rows = list(zip([path for path, _ in loaded], predictions, strict=True))
         print(format_predictions(rows, args.format))
         if args.grid:

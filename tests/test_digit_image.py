@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bench.predict_photos import ruled_paper, stray_marks, uneven_light
 from mnist_pipeline.digit_image import NoInkError, normalise_digit
@@ -126,3 +126,32 @@ def test_light_ink_on_a_dark_unevenly_lit_board_is_read(tiny_mnist):
     board = uneven_light(chalk * 0.8 + 30, np.random.default_rng(0))
     original = normalise_digit(tiny_mnist.x_test[2])
     assert similarity(normalise_digit(board), original) > 0.85
+
+
+def ring_page(gap: int = 0, dot_below: int | None = None) -> Image.Image:
+    """A pen-drawn 0, 150 pixels tall, on white; ``gap`` rows across its middle left blank."""
+    page = Image.new("L", (300, 360), 255)
+    draw = ImageDraw.Draw(page)
+    draw.ellipse([100, 60, 200, 210], outline=0, width=8)
+    if gap:
+        draw.rectangle([0, 135 - gap // 2, 300, 135 + gap // 2], fill=255)
+    if dot_below is not None:
+        draw.ellipse([146, 210 + dot_below - 4, 154, 210 + dot_below + 4], fill=0)
+    return page
+
+
+def ink_rows(digit: np.ndarray) -> int:
+    rows = np.flatnonzero(digit.max(axis=1) > 0)
+    return int(rows[-1] - rows[0] + 1)
+
+
+def test_a_digit_broken_into_pieces_is_read_whole():
+    # A faint pencil breaks strokes: a gap of 30% of the digit's height between its halves.
+    broken = normalise_digit(ring_page(gap=45))
+    assert ink_rows(broken) >= 19  # both halves: 20 rows tall, not one half scaled to fit
+    assert similarity(broken, normalise_digit(ring_page())) > 0.8
+
+
+def test_a_small_mark_as_far_away_is_still_left_out():
+    marked = normalise_digit(ring_page(dot_below=60))
+    np.testing.assert_array_equal(marked, normalise_digit(ring_page()))
