@@ -22,10 +22,8 @@ import stat
 import sys
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import BinaryIO
 
@@ -127,6 +125,10 @@ def reading(files: list[Path]) -> Iterator[Iterator[np.ndarray | str]]:
     if workers < 2 or len(files) < PARALLEL_FROM or sys.platform != "linux":
         yield map(_digit_or_reason, files)
         return
+    # Imported here: a few images, the usual call, never need them.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
     try:
         yield pool.map(_digit_or_reason, files, chunksize=16)
