@@ -122,7 +122,7 @@ def _ink_intensity(gray: np.ndarray) -> np.ndarray:
 
 
 def _median(values: np.ndarray) -> float:
-    """np.median's value, without its import of numpy.ma: a twentieth of a second at start-up."""
+    """np.median's value, without the import of numpy.ma that np.median makes (slow to load)."""
     ordered = np.sort(values)
     return float(ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
 
