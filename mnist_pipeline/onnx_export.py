@@ -2,10 +2,12 @@
 
 Conversion is Keras's own ``model.export(format="onnx")`` (tf2onnx underneath).
 tf2onnx names what it creates from counters and merges equal constants in an
-order that varies between processes, so two exports of the same weights
-differ. ``canonical_graph`` renames every tensor and node by its position in
-the graph, which the conversion does keep, so the same weights give the same
-file and DVC's hash of it means something.
+order that varies between processes, and its graph's doc string names the
+traced TensorFlow function, whose number counts the functions the process has
+traced before. So two exports of the same weights differ. ``canonical_graph``
+renames every tensor and node by its position in the graph, which the
+conversion does keep, and states the doc string, so the same weights give the
+same file and DVC's hash of it means something.
 """
 
 import itertools
@@ -21,6 +23,7 @@ OPSET = 17  # pinned: a newer tf2onnx must not change the file; onnxruntime >= 1
 INPUT_NAME = "pixels"  # uint8 (N, 28, 28, 1), 0-255
 OUTPUT_NAME = "probabilities"  # float32 (N, 10)
 BATCH_DIMENSION = "batch"
+DOC_STRING = "mnist-pipeline: a Keras digit classifier converted by tf2onnx"
 # What "the same model" means, checked on every test digit.
 MIN_AGREEMENT = 0.9999  # share of digits on which both give the same answer
 MAX_DIFFERENCE = 1e-4  # largest difference of any probability
@@ -63,6 +66,7 @@ def canonical_graph(model: onnx.ModelProto) -> onnx.ModelProto:
         value.name = names[value.name]
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIMENSION
     del graph.value_info[:]  # shape hints named after the old tensors; onnxruntime infers them
+    graph.doc_string = DOC_STRING
     return model
 
 
