@@ -12,7 +12,10 @@ BIN := $(abspath $(VENV)/bin)
 # Stage commands in dvc.yaml say `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-SYNC := $(UV) sync --frozen --quiet --python $(PYTHON)
+# Bytecode is compiled once, at install: where Python may not write it (PYTHONDONTWRITEBYTECODE
+# set, or a read-only install), every process would compile TensorFlow's sources again, for
+# seconds (bench/predict_fonts.py prints what `import keras` takes).
+SYNC := $(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 
 .PHONY: install install-dev gpu repro test test-fast lint lock-check bench lock clean
 

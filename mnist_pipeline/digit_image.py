@@ -192,13 +192,16 @@ def _digit_box(ink: np.ndarray) -> tuple[slice, slice]:
 
 def _digit_span(ink: np.ndarray, inked: np.ndarray, axis: int) -> slice:
     """Along the other axis: the run of inked lines that holds the most ink, and runs near it."""
-    lines = inked.any(axis=axis)
+    if axis == 1:  # rows: the same as columns of the transposed image
+        ink, inked = ink.T, inked.T
+    lines = inked.any(axis=0)
     edges = np.flatnonzero(np.diff(np.concatenate([[False], lines, [False]]).astype(np.int8)))
     runs = list(zip(edges[::2], edges[1::2], strict=True))  # [start, stop) of each run
-    masses = [float(ink.take(range(start, stop), axis=1 - axis).sum()) for start, stop in runs]
+    ink_per_line = ink.sum(axis=0)
+    masses = [float(ink_per_line[start:stop].sum()) for start, stop in runs]
     main = int(np.argmax(masses))
     start, stop = runs[main]
-    across = np.flatnonzero(inked.take(range(start, stop), axis=1 - axis).any(axis=1 - axis))
+    across = np.flatnonzero(inked[:, start:stop].any(axis=1))
     size = max(stop - start, np.ptp(across) + 1)
 
     def belongs(gap: int, mass: float) -> bool:
