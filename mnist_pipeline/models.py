@@ -12,6 +12,7 @@ for saving.
 import math
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
@@ -23,6 +24,8 @@ AUGMENT_PREFIX = "augment_"  # names the training-only layers, which the saved m
 # Training steps per call into TensorFlow's graph. One call per step costs a share of a
 # small network's step in Python and callbacks; 16 makes that share small, computes the
 # same weights, and still lets the callbacks (Ctrl-C, a non-finite loss) act within 16 steps.
+# Under a tf.distribute strategy Keras 3.15's loop of several steps fails (a placeholder of
+# its while loop is left unfed), so there every call is one step.
 STEPS_PER_EXECUTION = 16
 
 
@@ -228,7 +231,7 @@ def build_model(model: ModelParams, train: TrainParams, steps_per_epoch: int = 1
         optimizer=make_optimizer(train, steps_per_epoch),
         loss=make_loss(train.label_smoothing),
         metrics=["accuracy"],
-        steps_per_execution=STEPS_PER_EXECUTION,
+        steps_per_execution=1 if tf.distribute.has_strategy() else STEPS_PER_EXECUTION,
     )
     return network
 
