@@ -25,6 +25,7 @@ from pathlib import Path
 
 import keras
 import yaml
+from cpu import BF16, cpu_features
 from experiment import ExperimentParams, load_experiment, train_experiment
 
 from mnist_pipeline.dataset import RawData
@@ -115,16 +116,6 @@ def describe(name: str, clock: TestAccuracyClock) -> str:
     )
 
 
-def bf16_features() -> str:
-    """The CPU's bfloat16 instructions, as Linux lists them: what mixed precision can use."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if not cpuinfo.exists():
-        return "unknown (no /proc/cpuinfo)"
-    flags = set(cpuinfo.read_text().split())
-    found = [flag for flag in ("amx_tile", "amx_bf16", "avx512_bf16") if flag in flags]
-    return ", ".join(found) or "none"
-
-
 def race(raw: RawData, params: ExperimentParams) -> tuple[float, float] | None:
     """One race, printed; how many times sooner ours is, as the reference runs and stall-free."""
     reference = race_reference(raw)
@@ -165,7 +156,7 @@ def main() -> None:
             listed = ", ".join(f"{r:.2f}x" for r in each)
             print(f"  {name:<10} {listed}; median {statistics.median(each):.2f}x")
     print("ours: " + " ".join(args.overrides))
-    print(f"this CPU's bfloat16 instructions: {bf16_features()}")
+    print(f"this CPU's bfloat16 instructions: {cpu_features(BF16)}")
 
 
 if __name__ == "__main__":
