@@ -1,16 +1,15 @@
 """Which differences between machines change the bytes that training gives.
 
 Op determinism makes a run repeat its bytes on one machine (tests/test_pipeline.py
-checks it). Across machines that is not promised: TensorFlow's CPU matrix
-kernels (oneDNN, also under Eigen's contractions) choose their code by the CPU's
-vector instructions, TensorFlow turns its oneDNN graph rewrites on by default only
-on some CPUs, and work is split by the number of cores. This trains `fast` with
-seed 0 (bench/configs.yaml) in a fresh process for each of these, and prints the
-hash of its weights and its test accuracy:
+checks it). Across machines that is not promised: TensorFlow's CPU kernels
+(oneDNN's) choose their code by the CPU's vector instructions, its oneDNN graph
+rewrites can be on or off, and work is split by the number of cores. This
+trains `fast` with seed 0 (bench/configs.yaml) in a fresh process for each of
+these, and prints the hash of its weights and its test accuracy:
 
     as is, twice                     the run repeats itself
     TF_ENABLE_ONEDNN_OPTS=0 and =1   TensorFlow's oneDNN rewrites off and on
-    ONEDNN_MAX_CPU_ISA=SSE41         oneDNN held to the oldest x86-64 vector code
+    ONEDNN_MAX_CPU_ISA=SSE41         oneDNN held to SSE4.1 code (x86-64 only)
     one core                         the process pinned to one core (Linux only)
 
 A setting that prints another hash trains other bytes than this machine does
