@@ -23,7 +23,6 @@ import os
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 from cpu import VECTOR, cpu_features
 
@@ -32,13 +31,11 @@ CONFIG, SEED = "fast", 0
 
 def train_and_hash(raw_path: str) -> dict:
     """In this process: train the configuration, and hash its weights in order."""
-    import yaml
-    from experiment import load_experiment, test_accuracy, train_experiment
+    from experiment import configurations, load_experiment, test_accuracy, train_experiment
 
     from mnist_pipeline.dataset import RawData
 
-    overrides = yaml.safe_load((Path(__file__).parent / "configs.yaml").read_text())[CONFIG]
-    params = load_experiment("params.yaml", [*overrides, f"seed={SEED}"])
+    params = load_experiment("params.yaml", [*configurations()[CONFIG], f"seed={SEED}"])
     model, test = train_experiment(RawData.load(raw_path), params)
     weights = b"".join(array.tobytes() for array in model.get_weights())
     digest = hashlib.sha256(weights).hexdigest()[:16]

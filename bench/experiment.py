@@ -8,12 +8,21 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from mnist_pipeline.dataset import RawData, Split
 from mnist_pipeline.evaluation import summary_metrics
 from mnist_pipeline.params import load_params
 from mnist_pipeline.params.preprocess import PreprocessStageParams
 from mnist_pipeline.params.train import TrainStageParams
 from mnist_pipeline.preprocess import make_splits
+
+CONFIGS = Path(__file__).parent / "configs.yaml"
+
+
+def configurations() -> dict[str, list[str]]:
+    """Each measured configuration of bench/configs.yaml: its name, and its `-S` overrides."""
+    return yaml.safe_load(CONFIGS.read_text())
 
 
 class ExperimentParams(PreprocessStageParams, TrainStageParams):

@@ -21,12 +21,10 @@ batch 128, 15 epochs, the last 10% of the training set held out.
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import keras
-import yaml
 from cpu import BF16, cpu_features
-from experiment import ExperimentParams, load_experiment, train_experiment
+from experiment import ExperimentParams, configurations, load_experiment, train_experiment
 
 from mnist_pipeline.dataset import RawData
 from mnist_pipeline.evaluation import summary_metrics
@@ -143,8 +141,7 @@ def main() -> None:
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     if args.config:
-        configs = yaml.safe_load((Path(__file__).parent / "configs.yaml").read_text())
-        args.overrides = [*configs[args.config], *args.overrides]
+        args.overrides = [*configurations()[args.config], *args.overrides]
     params = load_experiment(args.params, args.overrides)
     raw = RawData.load(args.raw)
     ratios = [race(raw, params) for _ in range(args.runs)]

@@ -25,14 +25,12 @@ import time
 from pathlib import Path
 
 import keras
-import yaml
-from experiment import load_experiment, test_accuracy, train_experiment
+from experiment import configurations, load_experiment, test_accuracy, train_experiment
 
 from mnist_pipeline.atomic import write_json
 from mnist_pipeline.dataset import RawData
 
 BENCH = Path(__file__).parent
-CONFIGS = BENCH / "configs.yaml"
 RESULTS = BENCH / "results"
 
 
@@ -120,7 +118,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--raw", default="data/raw/mnist.npz")
     args = parser.parse_args()
-    configs = yaml.safe_load(CONFIGS.read_text())
+    configs = configurations()
     unknown = sorted(set(args.arch) - set(configs))
     if unknown:
         parser.error(f"unknown --arch {unknown}; configs.yaml has {sorted(configs)}")
