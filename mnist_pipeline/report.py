@@ -8,15 +8,25 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
-import seaborn as sns
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.ticker import MaxNLocator
 
 from mnist_pipeline.dataset import NUM_CLASSES
 from mnist_pipeline.errors import MissingInputError
 from mnist_pipeline.evaluation import Shown
 
 CORRECT_COLOUR, WRONG_COLOUR, UNSURE_COLOUR = "#1a7f37", "#cf222e", "#bf8700"
+# Errors from a light but visible orange (1 error) to dark red; masked cells show the white
+# axes behind them, so a zero-error cell is blank rather than the palest shade.
+ERROR_CELL_COLOURS = ListedColormap(
+    plt.get_cmap("OrRd")(np.linspace(0.25, 1.0, 256)), name="errors"
+).with_extremes(bad=(0, 0, 0, 0))
+CORRECT_CELL_COLOURS = ListedColormap(["#d0d7de"], name="correct").with_extremes(bad=(0, 0, 0, 0))
+GRID_COLOUR = "#eaeef2"
 TITLE_CHARACTERS_PER_DIGIT = 13  # a grid title's characters that fit over one 1.5-inch digit
 HISTORY_FILES = {  # dvclive's names: "eval" is our validation split
     "train_loss": "train/loss.tsv",
@@ -34,24 +44,72 @@ def confusion_counts(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def confusion_figure(predictions: pd.DataFrame) -> Figure:
+    """Errors on their own colour scale; the diagonal, ~100 times larger, apart in grey.
+
+    One scale for both would run to the diagonal's ~1,000 and leave every error
+    (0-10 each) the same white: the part worth reading would be invisible.
+    """
+    counts = confusion_counts(predictions).to_numpy()
+    errors = int(counts.sum() - counts.trace())
     figure, axes = plt.subplots(figsize=(7.5, 6.5))
-    sns.heatmap(
-        confusion_counts(predictions),
-        annot=True,
-        fmt="d",
-        cmap="Blues",
-        cbar=False,
-        linewidths=0.5,
-        annot_kws={"size": 8},
-        ax=axes,
-    )
-    axes.set(
-        xlabel="predicted digit",
-        ylabel="true digit",
-        title=f"Confusion matrix, {len(predictions)} test images",
+    draw_correct_cells(axes, counts)
+    error_image = draw_error_cells(axes, counts)
+    colour_bar = figure.colorbar(error_image, ax=axes, fraction=0.05, pad=0.03)
+    colour_bar.set_label("misclassified images")
+    colour_bar.locator = MaxNLocator(integer=True)  # counts: no 2.5 images
+    colour_bar.update_ticks()
+    label_confusion_axes(axes)
+    axes.set_title(
+        f"Confusion matrix, {len(predictions)} test images, {errors} misclassified\n"
+        "grey diagonal: read correctly (count, % of the digit)",
+        fontsize=11,
     )
     figure.tight_layout()
     return figure
+
+
+def draw_correct_cells(axes, counts: np.ndarray) -> AxesImage:
+    """The diagonal in one neutral grey, annotated with its count and per-digit recall."""
+    on_diagonal = np.eye(NUM_CLASSES, dtype=bool)
+    image = axes.imshow(
+        np.ma.masked_array(counts, mask=~on_diagonal),
+        cmap=CORRECT_CELL_COLOURS,
+        interpolation="nearest",
+    )
+    for digit in range(NUM_CLASSES):
+        correct, total = counts[digit, digit], counts[digit].sum()
+        recall = f"{correct / total:.1%}" if total else "-"
+        axes.text(digit, digit, f"{correct}\n{recall}", ha="center", va="center", fontsize=8)
+    return image
+
+
+def draw_error_cells(axes, counts: np.ndarray) -> AxesImage:
+    """Off-diagonal counts from 0 to the largest; cells with no error stay blank."""
+    blank = np.eye(NUM_CLASSES, dtype=bool) | (counts == 0)
+    norm = Normalize(vmin=0, vmax=max(1, counts[~blank].max(initial=0)))
+    image = axes.imshow(
+        np.ma.masked_array(counts, mask=blank),
+        cmap=ERROR_CELL_COLOURS,
+        norm=norm,
+        interpolation="nearest",
+    )
+    for true_digit, predicted_digit in zip(*np.nonzero(~blank), strict=True):
+        count = counts[true_digit, predicted_digit]
+        # White text only where the cell is dark enough to need it.
+        colour = "white" if norm(count) > 0.6 else "black"
+        axes.text(predicted_digit, true_digit, count, ha="center", va="center", color=colour)
+    return image
+
+
+def label_confusion_axes(axes) -> None:
+    digits = range(NUM_CLASSES)
+    axes.set(xticks=digits, yticks=digits, xlabel="predicted digit", ylabel="true digit")
+    # Faint lines between cells, so blank (zero-error) cells still read as a grid.
+    axes.set_xticks(np.arange(NUM_CLASSES + 1) - 0.5, minor=True)
+    axes.set_yticks(np.arange(NUM_CLASSES + 1) - 0.5, minor=True)
+    axes.grid(which="minor", color=GRID_COLOUR, linewidth=0.8)
+    axes.tick_params(which="minor", length=0)
+    axes.tick_params(which="major", length=0)
 
 
 def read_history(live_dir: Path) -> pd.DataFrame:
