@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # seconds (bench/predict_fonts.py prints what `import keras` takes).
 SYNC := $(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 
-.PHONY: install install-dev gpu repro test test-fast lint lock-check bench lock clean
+.PHONY: install install-dev gpu repro test test-fast lint lock-check bench lock clean ensemble compare
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,9 +25,11 @@ $(UV):
 
 install: $(UV)
 	$(SYNC) --no-dev
+	python -m mnist_pipeline.plots_page .dvc/plots.html  # Vega inlined: plots draw offline
 
 install-dev: $(UV)
 	$(SYNC)
+	python -m mnist_pipeline.plots_page .dvc/plots.html  # Vega inlined: plots draw offline
 
 # TensorFlow with CUDA, for NVIDIA GPUs on Linux x86_64, instead of the CPU build.
 gpu: $(UV)
@@ -54,6 +56,22 @@ lock-check: $(UV)
 
 bench: install
 	python bench/stage_times.py
+
+# The opt-in ensemble as an experiment: one member per seed, then their mean scored.
+# `dvc exp show` lists it; `dvc exp apply NAME` brings its models and metrics in.
+SEEDS ?= 0, 1, 2
+ensemble: install
+	dvc exp run -S 'ensemble.seeds=[$(SEEDS)]' -S 'ensemble.combine=[mean]'
+
+# What changed against REV (a branch, tag or commit; main by default), to paste into a
+# pull request: metrics and params as markdown tables, and every plot of both sides on
+# one page, compare/index.html, drawn offline.
+REV ?= main
+compare: install
+	@dvc metrics diff --md $(REV)
+	@dvc params diff --md $(REV)
+	@dvc plots diff --out compare $(REV) > /dev/null
+	@echo "plots of $(REV) and the workspace: compare/index.html"
 
 # Re-resolve uv.lock after editing pyproject.toml.
 lock: $(UV)

@@ -24,7 +24,7 @@ def run_stage(stage: str) -> float:
 
 def main() -> None:
     seconds = {stage: run_stage(stage) for stage in STAGES}
-    accuracy = json.loads(Path("metrics/test.json").read_text())["accuracy"]
+    accuracy = json.loads(Path("metrics/evaluate.json").read_text())["test"]["accuracy"]
     print(f"{'stage':<12}{'seconds':>9}")
     for stage, value in seconds.items():
         print(f"{stage:<12}{value:>9.1f}")

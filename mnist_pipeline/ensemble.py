@@ -10,20 +10,15 @@ from mnist_pipeline.evaluation import summary_metrics
 
 
 def member_file(folder: str | Path, seed: int) -> Path:
-    """Where ensemble/dvc.yaml's train_member@<seed> writes its model."""
+    """Where dvc.yaml's train_member@<seed> writes its model."""
     return Path(folder) / f"member_{seed}.keras"
 
 
-def ensemble_metrics(
-    split: Split, probabilities: Sequence[np.ndarray], seeds: Sequence[int]
-) -> dict[str, object]:
-    """The averaged members on ``split``, and each member alone, for comparison."""
-    members = {
-        str(seed): summary_metrics(split.y, member)["accuracy"]
-        for seed, member in zip(seeds, probabilities, strict=True)
-    }
-    return {
-        **summary_metrics(split.y, np.mean(probabilities, axis=0)),
-        "members": len(members),
-        "member_accuracy": members,
-    }
+def ensemble_metrics(split: Split, probabilities: Sequence[np.ndarray]) -> dict[str, float]:
+    """The members' mean probabilities scored on ``split``, as any model's are."""
+    return summary_metrics(split.y, np.mean(probabilities, axis=0))
+
+
+def member_accuracies(split: Split, probabilities: Sequence[np.ndarray]) -> list[float]:
+    """Each member alone on ``split``, to compare the ensemble with."""
+    return [summary_metrics(split.y, member)["accuracy"] for member in probabilities]

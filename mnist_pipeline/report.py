@@ -28,11 +28,11 @@ ERROR_CELL_COLOURS = ListedColormap(
 CORRECT_CELL_COLOURS = ListedColormap(["#d0d7de"], name="correct").with_extremes(bad=(0, 0, 0, 0))
 GRID_COLOUR = "#eaeef2"
 TITLE_CHARACTERS_PER_DIGIT = 13  # a grid title's characters that fit over one 1.5-inch digit
-HISTORY_FILES = {  # dvclive's names: "eval" is our validation split
+HISTORY_FILES = {  # the curves training.LiveCurves logs through dvclive
     "train_loss": "train/loss.tsv",
-    "val_loss": "eval/loss.tsv",
+    "val_loss": "val/loss.tsv",
     "train_accuracy": "train/accuracy.tsv",
-    "val_accuracy": "eval/accuracy.tsv",
+    "val_accuracy": "val/accuracy.tsv",
 }
 
 
@@ -195,16 +195,19 @@ def save_figure(figure: Figure, path: Path) -> None:
 def markdown_report(
     summary: dict, per_class: list[dict], history: pd.DataFrame, images: dict[str, str]
 ) -> str:
-    last = history.iloc[-1]
+    test, val = summary["test"], summary["val"]
     lines = [
         "# MNIST test report",
         "",
-        f"Test accuracy **{summary['accuracy']:.4f}**, loss {summary['loss']:.4f}, after "
-        f"{len(history)} epochs (final validation accuracy {last['val_accuracy']:.4f}).",
+        f"Test accuracy **{test['accuracy']:.4f}**, loss {test['loss']:.4f}, after "
+        f"{len(history)} epochs (validation accuracy {val['accuracy']:.4f}).",
         "",
-        "| metric | value |",
-        "|---|---|",
-        *(f"| {name} | {value:.4f} |" for name, value in summary.items()),
+        "| split | accuracy | loss |",
+        "|---|---|---|",
+        *(
+            f"| {split} | {scores['accuracy']:.4f} | {scores['loss']:.4f} |"
+            for split, scores in summary.items()
+        ),
         "",
         "## Per class",
         "",

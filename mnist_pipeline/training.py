@@ -8,7 +8,6 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 from dvclive import Live
-from dvclive.keras import DVCLiveCallback
 from keras.src.backend.tensorflow import trainer as tf_trainer
 
 from mnist_pipeline.dataset import NUM_CLASSES, Split
@@ -36,6 +35,27 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 f"training loss became {float(loss)} at batch {batch}; "
                 "lower train.learning_rate (no model was written)"
             )
+
+
+class LiveCurves(keras.callbacks.Callback):
+    """Each epoch's loss and accuracy as dvclive curves: ``train/<name>`` and ``val/<name>``.
+
+    dvclive's own Keras callback files the validation split under ``eval/``; ours is
+    ``val`` everywhere, as in the metrics files.
+    """
+
+    MEASURES = ("loss", "accuracy")
+
+    def __init__(self, live: Live):
+        super().__init__()
+        self.live = live
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        for measure in self.MEASURES:
+            self.live.log_metric(f"train/{measure}", float(logs[measure]))
+            self.live.log_metric(f"val/{measure}", float(logs[f"val_{measure}"]))
+        self.live.next_step()
 
 
 class StopOnSignal(keras.callbacks.Callback):
@@ -71,9 +91,7 @@ def train_model(
     strategy = distribution(params.train)
     with strategy.scope(), precision(params.train.mixed_precision):
         model = build_model(params.model, params.train, steps)
-    # dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
-    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
-    with live, tf_errors(), keras_multi_worker_fixes(model, strategy):
+    with curves(live_dir) as live, tf_errors(), keras_multi_worker_fixes(model, strategy):
         history = model.fit(
             batches(train, params.train.batch_size, seed=params.seed),
             epochs=params.train.epochs,
@@ -83,13 +101,27 @@ def train_model(
                 StopOnNonFiniteLoss(),
                 StopOnSignal(),
                 *early_stopping(params.train),
-                DVCLiveCallback(live=live),
+                LiveCurves(live),
                 *callbacks,
             ],
             verbose=2,
         )
     check_learned(history.history)
     return model
+
+
+@contextmanager
+def curves(live_dir: Path) -> Iterator[Live]:
+    """dvclive's per-epoch curves in ``live_dir/plots``, and nothing else.
+
+    dvc.yaml declares the plots itself, and the stage (not dvclive) makes experiments.
+    dvclive's summary of the last epoch (metrics.json) is removed: the metrics files
+    are the evaluate stage's, so `dvc metrics show` stays one narrow table.
+    """
+    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    with live:
+        yield live
+    Path(live.metrics_file).unlink(missing_ok=True)
 
 
 @contextmanager

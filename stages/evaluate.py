@@ -1,4 +1,4 @@
-"""Stage evaluate: score the trained model on the held-out test split."""
+"""Stage evaluate: score the trained model on the held-out test split (and the validation split)."""
 
 import argparse
 from pathlib import Path
@@ -22,14 +22,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     test = Split.load(split_path(args.data, "test"))
+    val = Split.load(split_path(args.data, "val"))
     from mnist_pipeline.classifier import KerasClassifier  # imports TensorFlow
 
-    probabilities = KerasClassifier(args.model).probabilities(test.x)
+    model = KerasClassifier(args.model)
+    probabilities = model.probabilities(test.x)
     predicted = probabilities.argmax(axis=1)
+    # The validation split's figures too: choices (a tuner's, an ensemble's) are made on them.
+    scores = {
+        "test": summary_metrics(test.y, probabilities),
+        "val": summary_metrics(val.y, model.probabilities(val.x)),
+    }
     outputs = (args.metrics, args.per_class, args.predictions, args.gallery)
     # All four or none: the metrics never disagree with the other outputs.
     with atomic_paths(*outputs) as (metrics, per_class, predictions, shown):
-        dump_json(metrics, summary_metrics(test.y, probabilities))
+        dump_json(metrics, scores)
         dump_json(per_class, per_class_metrics(test.y, predicted))
         pd.DataFrame({"actual": test.y, "predicted": predicted}).to_csv(predictions, index=False)
         save_gallery(shown, gallery(test.x, test.y, probabilities))

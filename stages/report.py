@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
             save_figure(figure, folder / name)
         (folder / "report.md").write_text(markdown_report(summary, per_class, history, IMAGES))
         check_unchanged(args.params, stage_params)
-    print(f"test accuracy {summary['accuracy']:.4f}; report in {args.out / 'report.md'}")
+    print(f"test accuracy {summary['test']['accuracy']:.4f}; report in {args.out / 'report.md'}")
 
 
 def read_json(path: Path) -> dict | list:

@@ -91,6 +91,7 @@ def tiny_params(**sections) -> dict:
             "devices": [],
         },
         "report": {"sample_images": 16, "misclassified_images": 9},
+        "ensemble": {"seeds": [], "combine": []},  # opt-in, as in the project's params.yaml
     }
     for section, values in sections.items():
         if isinstance(values, dict):
@@ -159,7 +160,7 @@ class Workspace:
         self.onnx = root / "models/model.onnx"
         self.parity = root / "metrics/export.json"
         self.training = root / "plots/training"
-        self.metrics = root / "metrics/test.json"
+        self.metrics = root / "metrics/evaluate.json"
         self.per_class = root / "plots/eval/per_class.json"
         self.predictions = root / "plots/eval/predictions.csv"
         self.gallery = root / "plots/eval/gallery.npz"

@@ -11,9 +11,10 @@ from mnist_pipeline.params import StageParams
 from tests.conftest import REPO
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
-ENSEMBLE_YAML = yaml.safe_load((REPO / "ensemble/dvc.yaml").read_text())
-# Every stage of both pipelines, with the script its command runs.
-ALL_STAGES = {**DVC_YAML["stages"], **ENSEMBLE_YAML["stages"]}
+ALL_STAGES = DVC_YAML["stages"]
+# The opt-in ensemble's stages: matrices over params that are empty by default.
+ENSEMBLE_STAGES = ("train_member", "evaluate_ensemble")
+DEFAULT_STAGES = [name for name in ALL_STAGES if name not in ENSEMBLE_STAGES]
 SCRIPTS = {  # `python -m stages.train ...` runs stages/train.py
     name: stage["cmd"].split()[2].replace(".", "/") + ".py" for name, stage in ALL_STAGES.items()
 }
@@ -67,31 +68,29 @@ def test_stage_deps_list_its_script_and_exactly_the_modules_it_imports(stage):
 
 
 def test_main_stages_run_their_namesake_scripts():
-    assert all(SCRIPTS[stage] == f"stages/{stage}.py" for stage in DVC_YAML["stages"])
+    assert all(SCRIPTS[stage] == f"stages/{stage}.py" for stage in DEFAULT_STAGES)
 
 
 def test_ensemble_members_train_with_the_train_stage_and_track_what_it_reads_but_the_seed():
-    member = ENSEMBLE_YAML["stages"]["train_member"]
+    member = ALL_STAGES["train_member"]
     assert SCRIPTS["train_member"] == SCRIPTS["train"]
-    assert set(member["deps"]) == set(DVC_YAML["stages"]["train"]["deps"])
-    assert member["params"] == [
-        key for key in DVC_YAML["stages"]["train"]["params"] if key != "seed"
-    ]
+    assert set(member["deps"]) == set(ALL_STAGES["train"]["deps"])
+    assert member["params"] == [key for key in ALL_STAGES["train"]["params"] if key != "seed"]
     assert "--seed ${item.seed}" in member["cmd"]
 
 
 def test_each_member_writes_its_model_where_evaluate_ensemble_reads_it():
     from mnist_pipeline.ensemble import member_file
 
-    out = ENSEMBLE_YAML["stages"]["train_member"]["outs"][0]
+    out = ALL_STAGES["train_member"]["outs"][0]
     resolved = out.replace("${paths.members}", PATHS["members"]).replace("${item.seed}", "3")
     assert resolved == str(member_file(PATHS["members"], 3))
-    assert f"--model {out}" in ENSEMBLE_YAML["stages"]["train_member"]["cmd"]
-    assert "--members ${paths.members}" in ENSEMBLE_YAML["stages"]["evaluate_ensemble"]["cmd"]
+    assert f"--model {out}" in ALL_STAGES["train_member"]["cmd"]
+    assert "--members ${paths.members}" in ALL_STAGES["evaluate_ensemble"]["cmd"]
 
 
 def test_stages_run_in_the_documented_order():
-    assert list(DVC_YAML["stages"]) == [
+    assert DEFAULT_STAGES == [
         "download",
         "preprocess",
         "train",
@@ -101,7 +100,7 @@ def test_stages_run_in_the_documented_order():
     ]
 
 
-@pytest.mark.parametrize("stage", list(DVC_YAML["stages"]))
+@pytest.mark.parametrize("stage", DEFAULT_STAGES)
 def test_each_stage_tracks_exactly_the_params_its_schema_reads(stage):
     schema_module = REPO / PACKAGE / "params" / f"{stage}.py"
     if not schema_module.exists():  # the stage reads no params
@@ -129,8 +128,20 @@ def test_every_output_kept_in_git_is_a_metric_or_a_plot_so_the_run_cache_works()
 def test_evaluate_ensemble_tracks_exactly_the_params_its_schema_reads():
     from mnist_pipeline.params.ensemble import EnsembleStageParams
 
-    stage = ENSEMBLE_YAML["stages"]["evaluate_ensemble"]
+    stage = ALL_STAGES["evaluate_ensemble"]
     assert stage["params"] == list(EnsembleStageParams.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("stage", "key"), [("train_member", "seeds"), ("evaluate_ensemble", "combine")]
+)
+def test_the_ensemble_stages_are_matrices_over_params_that_are_empty_by_default(stage, key):
+    """An empty matrix makes no stage: `dvc status` and `dvc pull` see the default pipeline."""
+    (values,) = ALL_STAGES[stage]["matrix"].values()
+    assert values == f"${{ensemble.{key}}}"
+    from mnist_pipeline.params.ensemble import EnsembleParams
+
+    assert EnsembleParams.model_fields[key].annotation.__origin__ is tuple
 
 
 def test_a_stage_run_from_a_copy_of_the_repository_imports_the_copys_code(tmp_path):

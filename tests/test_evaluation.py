@@ -23,8 +23,8 @@ def one_hot_probabilities(predicted, confidence=0.91):
 def test_perfect_predictions_score_one():
     labels = np.arange(10).repeat(3)
     metrics = summary_metrics(labels, one_hot_probabilities(labels))
+    assert list(metrics) == ["accuracy", "loss"]  # the keys of every split in every metrics file
     assert metrics["accuracy"] == 1.0
-    assert metrics["precision_macro"] == metrics["recall_macro"] == metrics["f1_macro"] == 1.0
     assert metrics["loss"] == pytest.approx(-np.log(0.91), abs=1e-6)
 
 

@@ -72,9 +72,22 @@ def test_repro_is_a_no_op_right_after(project):
 def test_metrics_show_has_test_accuracy(project):
     result = dvc(project, "metrics", "show", "--json")
     shown = json.loads(result.stdout)
-    test_metrics = shown[""]["data"]["metrics/test.json"]["data"]
-    assert 0.5 < test_metrics["accuracy"] <= 1.0
-    assert "loss" in test_metrics
+    scores = shown[""]["data"]["metrics/evaluate.json"]["data"]
+    assert 0.5 < scores["test"]["accuracy"] <= 1.0
+    assert "loss" in scores["test"] and "accuracy" in scores["val"]
+
+
+def test_metrics_show_fits_120_columns_with_the_test_accuracy_first(project):
+    lines = dvc(project, "metrics", "show").stdout.splitlines()
+    assert max(map(len, lines)) <= 120, "\n".join(lines)
+    assert lines[0].split()[:2] == ["Path", "test.accuracy"]
+
+
+def test_exp_show_starts_with_the_test_accuracy(project):
+    """A pager shows the first 120 columns: the test accuracy is the first metric there."""
+    header = dvc(project, "exp", "show", "--csv").stdout.splitlines()[0].split(",")
+    metrics = header[header.index("Created") + 1 :]
+    assert metrics[:2] == ["test.accuracy", "test.loss"]
 
 
 def test_plots_show_renders_every_plot_without_an_error(project, tmp_path):
@@ -207,7 +220,8 @@ def test_two_queued_experiments_run_side_by_side_with_their_own_metrics(project)
     rows = list(csv.DictReader(io.StringIO(dvc(project, "exp", "show", "--csv").stdout)))
     runs = {row["Experiment"]: row for row in rows if row["Experiment"].startswith("seed-")}
     assert set(runs) == {"seed-1", "seed-2"}
-    accuracies = [float(runs[name]["accuracy"]) for name in ("seed-1", "seed-2")]
+    accuracies = [float(runs[name]["test.accuracy"]) for name in ("seed-1", "seed-2")]
     assert all(accuracy > 0.5 for accuracy in accuracies)
-    assert accuracies[0] != accuracies[1] or runs["seed-1"]["loss"] != runs["seed-2"]["loss"]
+    losses = [runs[name]["test.loss"] for name in ("seed-1", "seed-2")]
+    assert accuracies[0] != accuracies[1] or losses[0] != losses[1]
     assert "Success" in dvc(project, "queue", "status").stdout
