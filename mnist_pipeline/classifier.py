@@ -51,7 +51,10 @@ class KerasClassifier:
         self.model = load_model(path)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        return self.model.predict(pixels, batch_size=1000, verbose=0)
+        # One shape always: Keras 3.15 fails when one model is given (N, 28, 28) and then
+        # (N, 28, 28, 1) in one process (docs/upstream.md).
+        channels_last = pixels.reshape(len(pixels), *IMAGE_SHAPE, 1)
+        return self.model.predict(channels_last, batch_size=1000, verbose=0)
 
 
 def load_classifier(path: Path) -> OnnxClassifier | KerasClassifier:

@@ -57,6 +57,15 @@ def tiny_mnist_file(tmp_path_factory, tiny_mnist) -> Path:
     return path
 
 
+README = (REPO / "README.md").read_text()
+
+
+def readme_output(command: str) -> list[str]:
+    """The lines a README console block shows right after ``$ command``."""
+    block = README.split(f"$ {command}\n", 1)[1]
+    return block.split("```", 1)[0].splitlines()
+
+
 def tiny_params(**sections) -> dict:
     """A complete params file of the tests' own for one-epoch runs, never the workspace's.
 

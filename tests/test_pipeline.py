@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import write_params
+from tests.conftest import readme_output, write_params
 from tests.dvc_project import (
     BIN,
     STAGES,
@@ -81,6 +81,7 @@ def test_metrics_show_fits_120_columns_with_the_test_accuracy_first(project):
     lines = dvc(project, "metrics", "show").stdout.splitlines()
     assert max(map(len, lines)) <= 120, "\n".join(lines)
     assert lines[0].split()[:2] == ["Path", "test.accuracy"]
+    assert lines[0].split() == readme_output("dvc metrics show")[0].split()  # as the README shows
 
 
 def test_exp_show_starts_with_the_test_accuracy(project):
