@@ -12,7 +12,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,10 @@ def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> I
     On any exception the temporary file or folder is removed and the previous
     ``destination`` (if any) is left untouched. A write the system refuses (a
     full disk, a read-only file system, no permission) becomes a PipelineError
-    naming ``destination``.
+    naming the output it was for: ``destination``, or, when several outputs are
+    open at once, whichever of them the failed write was for (see
+    ``_failed_output``). An OSError about a path that is no output's (an input,
+    say) is raised unchanged: it names its own path.
     """
     destination = Path(destination)
     if destination.is_dir() and not directory:
@@ -37,12 +42,11 @@ def atomic_path(destination: str | os.PathLike, *, directory: bool = False) -> I
     except OSError as error:
         raise _write_error(destination, error) from None
     try:
-        yield temporary
-        _replace(temporary, destination)
-    except OSError as error:
-        raise _write_error(destination, error) from None
+        with _being_written(_Output(destination, temporary)):
+            yield temporary
+        _move_into_place(temporary, destination)
     finally:
-        _remove(temporary)
+        _discard(temporary)
 
 
 @contextmanager
@@ -50,6 +54,95 @@ def atomic_paths(*destinations: str | os.PathLike) -> Iterator[list[Path]]:
     """Several outputs replaced together: every one is written before any is renamed."""
     with ExitStack() as stack:
         yield [stack.enter_context(atomic_path(destination)) for destination in destinations]
+
+
+@dataclass(frozen=True)
+class _Output:
+    destination: Path
+    temporary: Path
+
+
+# The outputs being written now, oldest first. A failed write unwinds through every
+# one of them, innermost first, and the innermost may not be the output that failed:
+# whichever sees the error first names the right one from this list.
+_open_outputs: ContextVar[tuple[_Output, ...]] = ContextVar("open_outputs", default=())
+
+
+@contextmanager
+def _being_written(output: _Output) -> Iterator[None]:
+    """While the caller writes ``output``, an OSError becomes one line naming its output."""
+    _open_outputs.set((*_open_outputs.get(), output))
+    try:
+        yield
+    except OSError as error:
+        failed = _failed_output(error, _open_outputs.get())
+        if failed is None:
+            raise  # about a path that is no output's: it names that path itself
+        raise _write_error(failed.destination, error) from None
+    finally:
+        # Removed by identity, not reset by token: a generator closed out of order or
+        # in another context must not bring back a stale list.
+        _open_outputs.set(tuple(open_ for open_ in _open_outputs.get() if open_ is not output))
+
+
+def _failed_output(error: OSError, outputs: tuple[_Output, ...]) -> _Output | None:
+    """The output a failed write was for, or None if the error names no output's path.
+
+    The system names the file when opening, renaming or removing fails; a write
+    through an open file object (``Path.write_bytes``, ``np.savez`` to a file,
+    h5py, pandas) names none. Such a write is to the output written last: the
+    file it was filling is the newest.
+    """
+    named = _paths_named_by(error)
+    if named:
+        return next((output for output in outputs if _holds_any(output, named)), None)
+    return _written_last(outputs)
+
+
+def _paths_named_by(error: OSError) -> list[Path]:
+    # filename2 is a rename's target. realpath: a library may have resolved a symlink.
+    names = (error.filename, error.filename2)
+    return [_real(name) for name in names if isinstance(name, str | bytes | os.PathLike)]
+
+
+def _holds_any(output: _Output, paths: list[Path]) -> bool:
+    """Whether any of ``paths`` is the output's temporary or lies inside it (a folder)."""
+    temporary = _real(output.temporary)
+    return any(path == temporary or temporary in path.parents for path in paths)
+
+
+def _real(path: str | bytes | os.PathLike) -> Path:
+    return Path(os.path.realpath(os.fsdecode(path)))
+
+
+def _written_last(outputs: tuple[_Output, ...]) -> _Output:
+    """The output whose temporary changed last; the first if none has been written yet.
+
+    File timestamps tick coarsely (a few milliseconds), so two outputs written in
+    the same tick tie: the later-opened one wins, as stages write in that order.
+    """
+    written = [
+        (changed, position, output)
+        for position, output in enumerate(outputs)
+        if (changed := _last_change_ns(output.temporary)) is not None
+    ]
+    return max(written)[2] if written else outputs[0]
+
+
+def _last_change_ns(temporary: Path) -> int | None:
+    """When anything in ``temporary`` last changed; None if the writer has not created it."""
+    try:
+        paths = [temporary, *temporary.rglob("*")] if temporary.is_dir() else [temporary]
+        return max(path.lstat().st_mtime_ns for path in paths)
+    except OSError:  # not created yet, or a file inside vanished while we looked
+        return None
+
+
+def _move_into_place(temporary: Path, destination: Path) -> None:
+    try:
+        _replace(temporary, destination)
+    except OSError as error:
+        raise _write_error(destination, error) from None
 
 
 def _make_temporary(destination: Path, directory: bool) -> Path:
@@ -87,6 +180,17 @@ def _replace(source: Path, destination: Path) -> None:
         _remove(retired)
     else:
         source.replace(destination)
+
+
+def _discard(temporary: Path) -> None:
+    """Remove a temporary that was not moved into place, if it can be.
+
+    A disk that turned read-only refuses even to unlink a file that is not there,
+    and a failure here would hide the error that stopped the write: a temporary
+    that cannot go is left for the next write to remove (see ``_make_temporary``).
+    """
+    with suppress(OSError):
+        _remove(temporary)
 
 
 def _remove(path: Path) -> None:
