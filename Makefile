@@ -23,17 +23,21 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Each install also writes DVC's plots page with Vega inlined, so plots draw offline.
+PLOTS_PAGE := python -m mnist_pipeline.plots_page .dvc/plots.html
+
 install: $(UV)
 	$(SYNC) --no-dev
-	python -m mnist_pipeline.plots_page .dvc/plots.html  # Vega inlined: plots draw offline
+	$(PLOTS_PAGE)
 
 install-dev: $(UV)
 	$(SYNC)
-	python -m mnist_pipeline.plots_page .dvc/plots.html  # Vega inlined: plots draw offline
+	$(PLOTS_PAGE)
 
 # TensorFlow with CUDA, for NVIDIA GPUs on Linux x86_64, instead of the CPU build.
 gpu: $(UV)
 	$(SYNC) --no-group cpu --group gpu
+	$(PLOTS_PAGE)
 
 repro: install
 	dvc repro

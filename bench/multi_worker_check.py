@@ -2,7 +2,7 @@
 
 With Keras 3, `fit` fails under TensorFlow's MultiWorkerMirroredStrategy
 (keras-team/keras#20585), so `train.distribute: multi_worker` trains inside
-`mnist_pipeline.training.keras_multi_worker_fixes`, which mends the two places
+`mnist_pipeline.keras_mends.multi_worker_mended`, which mends the two places
 it fails. This starts two worker processes with their own TF_CONFIG on free
 loopback ports and fits a tiny model for one epoch, with Keras alone and then
 with the mend, and prints what each worker ended with: the day Keras alone
@@ -21,7 +21,7 @@ from multi_worker import tf_configs
 WORKER = """
 import contextlib, sys
 import keras, numpy as np, tensorflow as tf
-from mnist_pipeline.training import keras_multi_worker_fixes
+from mnist_pipeline.keras_mends import multi_worker_mended
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
 with strategy.scope():
@@ -35,7 +35,7 @@ with strategy.scope():
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, (256, 28, 28), dtype=np.uint8)
 labels = rng.integers(0, 10, 256)
-mended = keras_multi_worker_fixes(model, strategy) if sys.argv[1] == "mended" else None
+mended = multi_worker_mended(model, strategy) if sys.argv[1] == "mended" else None
 with mended or contextlib.nullcontext():
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(64)
     model.fit(batches, epochs=1, verbose=0)
@@ -80,7 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args()
-    for mode, label in (("plain", "Keras alone"), ("mended", "with keras_multi_worker_fixes")):
+    for mode, label in (("plain", "Keras alone"), ("mended", "with multi_worker_mended")):
         for index, result in enumerate(run_workers(mode, args.timeout)):
             print(f"{label}: worker {index}: {result}")
     return 0

@@ -13,6 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# DVC keeps the models in its cache, git the metrics and plot data (cache: false), and
+# `dvc checkout` restores only the former: both commands, so that every output is back.
+RESTORE_COMMAND = "git checkout -- dvc.lock metrics plots && dvc checkout"
+RESTORE_HINT = f"`{RESTORE_COMMAND}` brings back the last committed outputs, without training"
+
 
 class PipelineError(Exception):
     """A problem the user can fix, reported as one line."""
@@ -77,7 +82,9 @@ def run_command(main: Callable[[list[str] | None], int | None]) -> None:
         print(f"error: {describe_os_error(error)}", file=sys.stderr)
         sys.exit(1)
     except (KeyboardInterrupt, Terminated) as stop:
-        print("error: interrupted; no output was written", file=sys.stderr)
+        # Under `dvc repro` the stage's previous outputs were removed before it started;
+        # dvc.lock still records them, and DVC's cache holds them.
+        print(f"error: interrupted; no output was written; {RESTORE_HINT}", file=sys.stderr)
         sys.exit(getattr(stop, "exit_code", 128 + signal.SIGINT))
     sys.exit(status or 0)
 

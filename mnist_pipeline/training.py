@@ -8,10 +8,10 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 from dvclive import Live
-from keras.src.backend.tensorflow import trainer as tf_trainer
 
 from mnist_pipeline.dataset import NUM_CLASSES, Split
 from mnist_pipeline.errors import PipelineError, first_line, raise_if_stopped
+from mnist_pipeline.keras_mends import multi_worker_mended
 from mnist_pipeline.models import build_model, steps_per_epoch
 from mnist_pipeline.params.train import TrainParams, TrainStageParams
 
@@ -91,7 +91,7 @@ def train_model(
     strategy = distribution(params.train)
     with strategy.scope(), precision(params.train.mixed_precision):
         model = build_model(params.model, params.train, steps)
-    with curves(live_dir) as live, tf_errors(), keras_multi_worker_fixes(model, strategy):
+    with curves(live_dir) as live, tf_errors(), multi_worker_mended(model, strategy):
         history = model.fit(
             batches(train, params.train.batch_size, seed=params.seed),
             epochs=params.train.epochs,
@@ -190,40 +190,6 @@ def distribution(train: TrainParams) -> tf.distribute.Strategy:
     if train.distribute == "auto" and len(tf.config.list_logical_devices("GPU")) >= 2:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-@contextmanager
-def keras_multi_worker_fixes(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator:
-    """Mend two bugs of Keras 3's TensorFlow trainer under MultiWorkerMirroredStrategy.
-
-    Keras's ``fit`` fails there (keras-team/keras#20585), in two places:
-    - before the first step it averages the first batch over the replicas to learn
-      its shapes, handing the collective a tuple it cannot convert; the model is
-      built already, so the step is skipped by letting ``fit`` take the strategy
-      from the scope it runs in, as for a model built outside any strategy;
-    - after each step it averages the logged scalars along an axis 0 they lack,
-      so they are averaged over the replicas as they are.
-    The weights are all-reduced by the strategy itself either way. A no-op for
-    every other strategy; ``bench/multi_worker_check.py`` shows the bugs unmended.
-    """
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        yield
-        return
-    original_reduce = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction == "auto" and tf_trainer._collective_all_reduce_multi_worker(strategy):
-            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return original_reduce(values, strategy, reduction)
-
-    model._distribute_strategy = None
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    try:
-        with strategy.scope():
-            yield
-    finally:
-        tf_trainer.reduce_per_replica = original_reduce
-        model._distribute_strategy = strategy
 
 
 @contextmanager

@@ -87,3 +87,20 @@ def test_the_train_stage_refuses_multi_worker_without_tf_config(tmp_path, monkey
     assert result.stderr.startswith("error: train.distribute is multi_worker, but TF_CONFIG")
     assert len(result.stderr.splitlines()) == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("version", "applies"),
+    [("3.15.1", True), ("3.15.0", True), ("3.16.0", False), ("4.0.0", False)],
+)
+def test_the_keras_mend_applies_only_to_the_releases_it_was_tested_with(version, applies):
+    from mnist_pipeline.keras_mends import mend_applies
+
+    assert mend_applies(version) is applies
+
+
+def test_the_installed_keras_is_one_the_mend_was_tested_with():
+    """Fails on a Keras upgrade: run bench/multi_worker_check.py, then update MENDED_RELEASES."""
+    from mnist_pipeline.keras_mends import mend_applies
+
+    assert mend_applies()

@@ -91,6 +91,7 @@ def test_each_member_writes_its_model_where_evaluate_ensemble_reads_it():
 
 def test_stages_run_in_the_documented_order():
     assert DEFAULT_STAGES == [
+        "check_params",
         "download",
         "preprocess",
         "train",
@@ -111,7 +112,10 @@ def test_each_stage_tracks_exactly_the_params_its_schema_reads(stage):
     (schema,) = [
         value
         for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, StageParams) and value is not StageParams
+        if isinstance(value, type)
+        and issubclass(value, StageParams)
+        and value.__name__.endswith("StageParams")
+        and value.__module__ == module.__name__
     ]
     assert DVC_YAML["stages"][stage]["params"] == list(schema.model_fields)
 
@@ -142,6 +146,15 @@ def test_the_ensemble_stages_are_matrices_over_params_that_are_empty_by_default(
     from mnist_pipeline.params.ensemble import EnsembleParams
 
     assert EnsembleParams.model_fields[key].annotation.__origin__ is tuple
+
+
+def test_check_params_runs_before_every_other_stage():
+    """Every stage is downstream of download, and download depends on check_params' output."""
+    (checked,) = ALL_STAGES["check_params"]["outs"]
+    assert checked in ALL_STAGES["download"]["deps"]
+    assert ALL_STAGES["check_params"]["params"] == sorted(
+        {key for stage in ALL_STAGES.values() for key in stage.get("params", [])}
+    )
 
 
 def test_a_stage_run_from_a_copy_of_the_repository_imports_the_copys_code(tmp_path):

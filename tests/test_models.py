@@ -267,3 +267,10 @@ def test_plain_keras_answers_both_input_ranks_in_one_process(tmp_path):
     pixels = np.random.default_rng(5).integers(0, 256, (8, 28, 28), dtype=np.uint8)
     first = model.predict(pixels, verbose=0)
     np.testing.assert_array_equal(model.predict(pixels[..., None], verbose=0), first)
+
+
+def test_the_params_schema_allows_exactly_the_registered_architectures():
+    """models.ARCHITECTURES is the registry; the schema (no TensorFlow there) agrees with it."""
+    from typing import get_args
+
+    assert set(get_args(ModelParams.model_fields["arch"].annotation)) == set(ARCHITECTURES)

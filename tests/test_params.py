@@ -10,17 +10,11 @@ import yaml
 import mnist_pipeline.params
 from mnist_pipeline.errors import ParamsError
 from mnist_pipeline.params import StageParams, load_params
+from mnist_pipeline.params.check_params import STAGE_SCHEMAS, CheckParamsStageParams
 from mnist_pipeline.params.download import DataSources, DownloadStageParams
 from mnist_pipeline.params.preprocess import PreprocessStageParams
 from mnist_pipeline.params.train import TrainStageParams
 from tests.conftest import REPO, tiny_params, write_params
-
-
-def stage_schemas() -> list[type[StageParams]]:
-    """Every stage's schema, found in the params package rather than listed again here."""
-    for module in pkgutil.iter_modules(mnist_pipeline.params.__path__):
-        importlib.import_module(f"mnist_pipeline.params.{module.name}")
-    return StageParams.__subclasses__()
 
 
 def committed(path: str) -> str:
@@ -30,7 +24,24 @@ def committed(path: str) -> str:
     ).stdout
 
 
-@pytest.mark.parametrize("schema", stage_schemas(), ids=lambda schema: schema.__name__)
+def discovered_schemas() -> set[type[StageParams]]:
+    """Every stage's schema in the params package, found rather than listed."""
+    for module in pkgutil.iter_modules(mnist_pipeline.params.__path__):
+        importlib.import_module(f"mnist_pipeline.params.{module.name}")
+    return {
+        schema
+        for schema in StageParams.__subclasses__()
+        if schema.__module__ != "mnist_pipeline.params.check_params"
+    }
+
+
+def test_check_params_knows_every_stage_schema():
+    assert set(STAGE_SCHEMAS) == discovered_schemas()
+
+
+@pytest.mark.parametrize(
+    "schema", [*STAGE_SCHEMAS, CheckParamsStageParams], ids=lambda schema: schema.__name__
+)
 def test_the_committed_params_are_valid_for_every_stage(tmp_path, schema):
     path = tmp_path / "params.yaml"
     path.write_text(committed("params.yaml"))
@@ -38,7 +49,7 @@ def test_the_committed_params_are_valid_for_every_stage(tmp_path, schema):
 
 
 def test_every_section_of_the_committed_params_is_read_by_a_stage():
-    read = {name for schema in stage_schemas() for name in schema.model_fields}
+    read = {name for schema in STAGE_SCHEMAS for name in schema.model_fields}
     assert set(yaml.safe_load(committed("params.yaml"))) == read
 
 
@@ -120,7 +131,7 @@ def test_params_are_frozen(params_file):
 def test_bad_values_are_refused_naming_key_value_and_rule(tmp_path, section, key, value, expected):
     params = tiny_params()
     params[section][key] = value
-    schema = next(schema for schema in stage_schemas() if section in schema.model_fields)
+    schema = next(schema for schema in STAGE_SCHEMAS if section in schema.model_fields)
     with pytest.raises(ParamsError) as error:
         load_params(write_params(tmp_path / "params.yaml", params), schema)
     assert expected in str(error.value)
