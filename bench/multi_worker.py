@@ -13,9 +13,7 @@ worker.
 """
 
 import argparse
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,37 +22,10 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_pipeline.dataset import RawData, save_splits
 from mnist_pipeline.preprocess import make_splits
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def tf_configs(count: int) -> list[str]:
-    """One TF_CONFIG per worker of a cluster on free ports of 127.0.0.1."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
-    return [
-        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        for index in range(count)
-    ]
-
-
-def start_train_stage(params: Path, data: Path, out: Path, env: dict, **streams):
-    """``stages/train.py`` as DVC runs it, writing ``out/model.keras`` and ``out/live``."""
-    command = [
-        sys.executable, str(REPO / "stages/train.py"), "--params", str(params),
-        "--data", str(data), "--model", str(out / "model.keras"), "--live", str(out / "live"),
-    ]  # fmt: skip
-    environ = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-    return subprocess.Popen(command, env=environ, **streams)
+from tests.workers import start_train_stage, tf_configs
 
 
 def run_cluster(params: Path, data: Path, out: Path, workers: int) -> float:

@@ -86,7 +86,7 @@ def run_predict(model: Path, *paths: str) -> tuple[float, str]:
 
 def reading_seconds(files: list[Path]) -> tuple[float, float]:
     """Decoding and normalising only (best of three): one process, then load_all's workers."""
-    from mnist_pipeline.predict import _digit_or_reason, load_all
+    from mnist_predict.reading import digit_or_reason, load_all
 
     def best(read) -> float:
         runs = []
@@ -96,7 +96,7 @@ def reading_seconds(files: list[Path]) -> tuple[float, float]:
             runs.append(time.perf_counter() - started)
         return min(runs)
 
-    return best(lambda: [_digit_or_reason(path) for path in files]), best(lambda: load_all(files))
+    return best(lambda: [digit_or_reason(path) for path in files]), best(lambda: load_all(files))
 
 
 def keras_import_seconds() -> float:

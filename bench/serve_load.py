@@ -8,72 +8,15 @@ prints how many failed and the latency percentiles; the server is always stopped
 """
 
 import argparse
-import http.client
 import statistics
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-COMMAND = Path(sys.executable).parent / "mnist-predict"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.running import load, running_server
+
 DIGIT = Path(__file__).resolve().parents[1] / "docs/examples/mnist_test_1.png"
-
-
-def start_server(model: Path) -> tuple[subprocess.Popen, str]:
-    """`mnist-predict serve --port 0`, and its address once it says it is listening."""
-    server = subprocess.Popen(
-        [str(COMMAND), "serve", "--port", "0", "--model", str(model)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    line = server.stdout.readline()  # the first line says where, or why not
-    if not line.startswith("serving on "):
-        stop_server(server)
-        raise RuntimeError(f"the server did not start: {line.strip() or server.returncode}")
-    return server, urlsplit(line.split()[2]).netloc
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
-@contextmanager
-def running_server(model: Path):
-    """The server for the length of a ``with`` block; yields its address. Always stopped."""
-    server, address = start_server(model)
-    try:
-        yield address
-    finally:
-        stop_server(server)
-
-
-def one_request(address: str, image: bytes) -> tuple[float, int]:
-    started = time.perf_counter()
-    connection = http.client.HTTPConnection(address, timeout=30)
-    try:
-        connection.request("POST", "/predict", image, {"Content-Type": "image/png"})
-        response = connection.getresponse()
-        response.read()
-        status = response.status
-    except OSError:
-        status = 0
-    finally:
-        connection.close()
-    return time.perf_counter() - started, status
-
-
-def load(address: str, image: bytes, requests: int, clients: int) -> list[tuple[float, int]]:
-    with ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(lambda _: one_request(address, image), range(requests)))
 
 
 def main() -> int:

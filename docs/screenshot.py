@@ -12,8 +12,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.serve_load import running_server
 from tests.browser import CHROMIUM, draw, shown_digit
+from tests.running import running_server
 
 SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.45, 0.85)], [(0.36, 0.52), (0.64, 0.52)]]
 

@@ -1,7 +1,5 @@
 """The report's figures and text, drawn from metrics and plot data only (never the model)."""
 
-import math
-import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -18,8 +16,8 @@ from matplotlib.ticker import MaxNLocator
 from mnist_pipeline.dataset import NUM_CLASSES
 from mnist_pipeline.errors import MissingInputError
 from mnist_pipeline.evaluation import Shown
+from mnist_pipeline.figures import CORRECT_COLOUR, WRONG_COLOUR, digit_grid_figure
 
-CORRECT_COLOUR, WRONG_COLOUR, UNSURE_COLOUR = "#1a7f37", "#cf222e", "#bf8700"
 # Errors from a light but visible orange (1 error) to dark red; masked cells show the white
 # axes behind them, so a zero-error cell is blank rather than the palest shade.
 ERROR_CELL_COLOURS = ListedColormap(
@@ -27,7 +25,6 @@ ERROR_CELL_COLOURS = ListedColormap(
 ).with_extremes(bad=(0, 0, 0, 0))
 CORRECT_CELL_COLOURS = ListedColormap(["#d0d7de"], name="correct").with_extremes(bad=(0, 0, 0, 0))
 GRID_COLOUR = "#eaeef2"
-TITLE_CHARACTERS_PER_DIGIT = 13  # a grid title's characters that fit over one 1.5-inch digit
 HISTORY_FILES = {  # the curves training.LiveCurves logs through dvclive
     "train_loss": "train/loss.tsv",
     "val_loss": "val/loss.tsv",
@@ -152,44 +149,6 @@ def image_grid_figure(shown: Shown, count: int, title: str) -> Figure:
         colours=[CORRECT_COLOUR if ok else WRONG_COLOUR for ok in correct],
         title=title,
     )
-
-
-def digit_grid_figure(
-    images, titles: list[str], captions: list[str], colours: list[str], title: str
-) -> Figure:
-    """28x28 digits in a square-ish grid, each framed in its colour, titled and captioned."""
-    count = len(titles)
-    columns = max(1, math.ceil(math.sqrt(count)))
-    rows = max(1, math.ceil(count / columns))
-    figure, grid = plt.subplots(
-        rows, columns, figsize=(1.5 * columns, 1.8 * rows + 0.6), squeeze=False
-    )
-    for index, axes in enumerate(grid.flat):
-        axes.set_xticks([])
-        axes.set_yticks([])
-        if index >= count:
-            axes.axis("off")
-            continue
-        axes.imshow(images[index], cmap="gray_r", vmin=0, vmax=255)  # uint8 pixels
-        axes.set_title(titles[index], color=colours[index], fontsize=10)
-        axes.set_xlabel(captions[index], fontsize=8, labelpad=2)
-        for spine in axes.spines.values():  # a coloured frame marks the outcome at a glance
-            spine.set(color=colours[index], linewidth=2)
-    if count == 0:
-        grid[0, 0].axis("on")
-        grid[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
-    # Wrapped to the figure's width: one or two digits make a narrow figure.
-    figure.suptitle(
-        textwrap.fill(title, width=max(16, round(columns * TITLE_CHARACTERS_PER_DIGIT)))
-    )
-    figure.tight_layout()
-    return figure
-
-
-def save_figure(figure: Figure, path: Path) -> None:
-    # No timestamp in the PNG, so the same data gives the same bytes.
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(figure)
 
 
 def markdown_report(

@@ -10,6 +10,7 @@ from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.dataset import NUM_CLASSES
 from mnist_pipeline.errors import MissingInputError, PipelineError, run_command
 from mnist_pipeline.evaluation import load_gallery
+from mnist_pipeline.figures import save_figure
 from mnist_pipeline.params import check_unchanged, load_params
 from mnist_pipeline.params.report import ReportStageParams
 from mnist_pipeline.report import (
@@ -17,7 +18,6 @@ from mnist_pipeline.report import (
     image_grid_figure,
     markdown_report,
     read_history,
-    save_figure,
     training_curves_figure,
 )
 

@@ -18,7 +18,7 @@ from sklearn.datasets import load_digits
 
 from mnist_pipeline.atomic import sha256_of_file
 from mnist_pipeline.dataset import RAW_KEYS, RawData
-from mnist_pipeline.digit_image import normalise_digit
+from mnist_predict.digit_image import normalise_digit
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_IMAGES = 297  # of the 1797 digits, the last ones are the test set

@@ -16,7 +16,7 @@ import pytest
 
 from mnist_pipeline.atomic import atomic_path, atomic_paths
 from mnist_pipeline.errors import PipelineError
-from tests.test_write_failures import contents, mount_tmpfs
+from tests.disks import contents, mount_tmpfs
 
 TOO_BIG = 1 << 20  # bytes: far more than the small disk holds
 

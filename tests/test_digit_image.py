@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from bench.predict_photos import ruled_paper, stray_marks, uneven_light
-from mnist_pipeline.digit_image import NoInkError, normalise_digit
+from mnist_predict.digit_image import NoInkError, normalise_digit
 from tests.conftest import as_photo
+from tests.photos import ruled_paper, stray_marks, uneven_light
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

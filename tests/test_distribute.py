@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.multi_worker import start_train_stage, tf_configs
 from mnist_pipeline.dataset import save_splits
 from mnist_pipeline.preprocess import make_splits
 from tests.conftest import REPO, make_tiny_mnist, tiny_params, write_params
+from tests.workers import start_train_stage, tf_configs
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from mnist_pipeline.evaluation import (
     save_gallery,
     summary_metrics,
 )
-from mnist_pipeline.report import digit_grid_figure
+from mnist_pipeline.figures import digit_grid_figure
 
 
 def one_hot_probabilities(predicted, confidence=0.91):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from mnist_pipeline.predict import PARALLEL_FROM, _digit_or_reason, load_all, reading
+from mnist_predict.reading import PARALLEL_FROM, digit_or_reason, load_all, reading
 from tests.conftest import as_photo
 
 needs_two_cores = pytest.mark.skipif(
@@ -31,7 +31,7 @@ def test_a_large_batch_read_in_workers_matches_one_process(tmp_path, tiny_mnist)
     parallel = load_all(files)
     assert parallel[5] == "not an image (Pillow cannot identify it)"
     for path, digit in zip(files, parallel, strict=True):
-        expected = _digit_or_reason(path)
+        expected = digit_or_reason(path)
         if isinstance(expected, str):
             assert digit == expected
         else:

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from bench.serve_load import running_server
 from tests.browser import CHROMIUM, draw, shown_digit
+from tests.running import running_server
 
 pytestmark = pytest.mark.slow  # starts the server and a browser
 

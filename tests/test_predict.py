@@ -14,16 +14,11 @@ import pytest
 from PIL import Image
 
 from mnist_pipeline.classifier import load_classifier
-from mnist_pipeline.predict import predict_images
+from mnist_predict.prediction import predict_images
 from tests.conftest import REPO, as_photo
+from tests.running import predict
 
 pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
-
-COMMAND = Path(sys.executable).parent / "mnist-predict"
-
-
-def predict(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(COMMAND), *args], capture_output=True, text=True, check=False)
 
 
 def our_errors(result: subprocess.CompletedProcess) -> list[str]:
@@ -174,8 +169,8 @@ WITHOUT_TENSORFLOW = """
 import sys
 sys.modules["tensorflow"] = sys.modules["keras"] = None  # any import of them fails
 sys.argv = ["mnist-predict", *sys.argv[1:]]
-from mnist_pipeline.predict import cli
-cli()
+from mnist_predict.cli import main
+main()
 """
 
 

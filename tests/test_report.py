@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from mnist_pipeline.report import confusion_figure, save_figure
+from mnist_pipeline.figures import save_figure
+from mnist_pipeline.report import confusion_figure
 
 CORRECT_PER_DIGIT = 1000  # the diagonal: ~100 times any error count, as on MNIST
 ERRORS = {(2, 7): 7, (3, 5): 3, (9, 4): 1}  # (true, predicted): how many

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.serve_load import COMMAND, load, running_server, start_server, stop_server
-from mnist_pipeline.serve import MAX_UPLOAD_BYTES
-from tests.test_predict import predict
+from mnist_predict.serve import MAX_UPLOAD_BYTES
+from tests.running import COMMAND, load, predict, running_server, start_server, stop_server
 
 pytestmark = pytest.mark.slow  # starts server processes
 

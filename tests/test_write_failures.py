@@ -17,6 +17,7 @@ import pytest
 
 from stages import download, evaluate, preprocess, report, train
 from tests.conftest import REPO, Workspace, run_stage, tiny_params, write_params
+from tests.disks import contents, mount_tmpfs
 
 pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
 
@@ -50,13 +51,6 @@ def inputs(tmp_path_factory, sources_file) -> Workspace:
     return workspace
 
 
-def mount_tmpfs(point: Path, options: str) -> None:
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs Linux and root; CI runs as root")
-    point.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], check=True)
-
-
 @pytest.fixture
 def small_disk(tmp_path) -> Iterator[Path]:
     """A 64 KiB file system: room for the previous outputs, none for the new ones."""
@@ -79,14 +73,6 @@ def with_outputs_in(inputs: Workspace, stage: str, folder: Path) -> Workspace:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"the previous {name}")
     return workspace
-
-
-def contents(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def assert_one_line(result: subprocess.CompletedProcess, text: str) -> None:

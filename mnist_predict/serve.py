@@ -28,17 +28,18 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
 from mnist_pipeline.errors import PipelineError, os_reason
-from mnist_pipeline.predict import BadImageError, predict_pixels, read_digit
+from mnist_predict.prediction import predict_pixels
+from mnist_predict.reading import BadImageError, read_digit
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a phone photo fits; a digit needs far less
 TOP_K = 3
-PAGE = files("mnist_pipeline") / "page" / "index.html"
+PAGE = files("mnist_predict") / "page" / "index.html"
 # uvicorn's own log: its format, and the level `serve` sets for it.
 _log = logging.getLogger("uvicorn.error")
 
 
 def create_app(classifier) -> FastAPI:
-    """The web app around a classifier from ``classifier.load_classifier``."""
+    """The web app around a classifier from ``mnist_pipeline.classifier.load_classifier``."""
     app = FastAPI(title="mnist-predict", docs_url=None, redoc_url=None)
     page = PAGE.read_text(encoding="utf-8")
 
