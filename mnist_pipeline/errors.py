@@ -65,10 +65,18 @@ def raise_if_stopped() -> None:
         raise Terminated(_stop_signals[0])
 
 
-def run_command(main: Callable[[list[str] | None], int | None]) -> None:
+# What a stage says when stopped: under `dvc repro` its previous outputs were removed
+# before it started, but dvc.lock still records them and git and DVC's cache hold them.
+STAGE_INTERRUPTED = f"interrupted; no output was written; {RESTORE_HINT}"
+
+
+def run_command(
+    main: Callable[[list[str] | None], int | None], interrupted: str = STAGE_INTERRUPTED
+) -> None:
     """Run ``main`` as a command: user errors become one line and an exit status.
 
-    ``main`` may return an exit status (None means success).
+    ``main`` may return an exit status (None means success); ``interrupted`` is
+    the line (after "error: ") for Ctrl-C or SIGTERM.
     """
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGINT, _raise_terminated)
@@ -82,9 +90,7 @@ def run_command(main: Callable[[list[str] | None], int | None]) -> None:
         print(f"error: {describe_os_error(error)}", file=sys.stderr)
         sys.exit(1)
     except (KeyboardInterrupt, Terminated) as stop:
-        # Under `dvc repro` the stage's previous outputs were removed before it started;
-        # dvc.lock still records them, and DVC's cache holds them.
-        print(f"error: interrupted; no output was written; {RESTORE_HINT}", file=sys.stderr)
+        print(f"error: {interrupted}", file=sys.stderr)
         sys.exit(getattr(stop, "exit_code", 128 + signal.SIGINT))
     sys.exit(status or 0)
 

@@ -104,7 +104,7 @@ def predict_command(args: argparse.Namespace) -> int:
 
 def main() -> None:
     """The ``mnist-predict`` entry point: a user's error is one line and an exit status."""
-    run_command(run)
+    run_command(run, interrupted="interrupted")
 
 
 if __name__ == "__main__":

@@ -156,60 +156,39 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+PATHS = yaml.safe_load((REPO / "paths.yaml").read_text())["paths"]
+COMMANDS = {
+    name: stage["cmd"]
+    for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items()
+}
+
+
 class Workspace:
-    """The paths a pipeline run writes under ``root``, laid out as in dvc.yaml."""
+    """paths.yaml's paths under ``root``, each an attribute (``run.model``), as dvc.yaml uses them.
+
+    Nothing here is listed again: a new path in paths.yaml is a new attribute, and a
+    stage's arguments are its command in dvc.yaml with these paths put in.
+    """
 
     def __init__(self, root: Path, sources: Path | None = None):
         self.root = root
         self.params = root / "params.yaml"
-        self.sources = sources or root / "data/sources.yaml"
-        self.raw = root / "data/raw/mnist.npz"
-        self.processed = root / "data/processed"
-        self.model = root / "models/model.keras"
-        self.onnx = root / "models/model.onnx"
-        self.parity = root / "metrics/export.json"
-        self.training = root / "plots/training"
-        self.metrics = root / "metrics/evaluate.json"
-        self.per_class = root / "plots/eval/per_class.json"
-        self.predictions = root / "plots/eval/predictions.csv"
-        self.gallery = root / "plots/eval/gallery.npz"
-        self.report = root / "plots/report"
+        for name, relative in PATHS.items():
+            setattr(self, name, root / relative)
+        if sources is not None:
+            self.sources = sources
 
     def arguments(self, stage: str, params: Path | None = None) -> list[str]:
-        """The stage's command-line arguments, as dvc.yaml passes them."""
-        options = {
-            "download": {"sources": self.sources, "out": self.raw},
-            "preprocess": {"raw": self.raw, "out": self.processed},
-            "train": {"data": self.processed, "model": self.model, "live": self.training},
-            "evaluate": {
-                "model": self.model,
-                "data": self.processed,
-                "metrics": self.metrics,
-                "per-class": self.per_class,
-                "predictions": self.predictions,
-                "gallery": self.gallery,
-            },
-            "report": {
-                "metrics": self.metrics,
-                "per-class": self.per_class,
-                "predictions": self.predictions,
-                "gallery": self.gallery,
-                "training": self.training,
-                "out": self.report,
-            },
-            "export": {
-                "model": self.model,
-                "data": self.processed,
-                "out": self.onnx,
-                "parity": self.parity,
-            },
-        }[stage]
-        reads_params = stage not in ("evaluate", "export")
-        pairs = [
-            *([["--params", str(params or self.params)]] if reads_params else []),
-            *([f"--{name}", str(path)] for name, path in options.items()),
-        ]
-        return [word for pair in pairs for word in pair]
+        """The stage's command-line arguments: dvc.yaml's command after ``python -m stages.X``."""
+        words = COMMANDS[stage].split()[3:]
+        return [self._resolved(word, params) for word in words]
+
+    def _resolved(self, word: str, params: Path | None) -> str:
+        if word == "params.yaml":
+            return str(params or self.params)
+        if word.startswith("${paths.") and word.endswith("}"):
+            return str(getattr(self, word[len("${paths.") : -1]))
+        return word
 
 
 def as_photo(digit: np.ndarray, scale=6, shift=(40, -25), canvas=320, invert=True, mode="RGB"):

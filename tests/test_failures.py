@@ -64,7 +64,7 @@ def test_bad_params_stop_every_stage_with_status_2_before_any_output(
         ("preprocess", "raw/mnist.npz: raw MNIST not found"),
         ("train", "processed/train.npz: processed split not found"),
         ("evaluate", "processed/test.npz: processed split not found"),
-        ("report", "metrics/test.json: metrics file not found"),
+        ("report", "metrics/evaluate.json: metrics file not found"),
         ("export", "processed/test.npz: processed split not found"),
     ],
 )

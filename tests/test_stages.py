@@ -64,7 +64,7 @@ def test_train_writes_a_keras_model_and_per_epoch_curves(run):
 
 
 def test_evaluate_writes_metrics_predictions_and_gallery(run, tiny_mnist):
-    scores = json.loads(run.metrics.read_text())
+    scores = json.loads(run.evaluate_metrics.read_text())
     assert scores.keys() == {"test", "val"}
     assert scores["test"].keys() == scores["val"].keys() == {"accuracy", "loss"}
     metrics = scores["test"]
@@ -94,7 +94,7 @@ def test_report_renders_every_image_and_the_markdown(run):
         with Image.open(run.report / name) as image:
             assert image.width > 300 and image.height > 200
     text = (run.report / "report.md").read_text()
-    accuracy = json.loads(run.metrics.read_text())["test"]["accuracy"]
+    accuracy = json.loads(run.evaluate_metrics.read_text())["test"]["accuracy"]
     assert f"Test accuracy **{accuracy:.4f}**" in text
     assert "| 9 |" in text and "![Confusion matrix](confusion_matrix.png)" in text
 
