@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # seconds (bench/predict_fonts.py prints what `import keras` takes).
 SYNC := $(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 
-.PHONY: install install-dev gpu repro test test-fast lint lock-check bench lock clean ensemble compare
+.PHONY: install install-dev gpu repro test test-fast lint lock-check bench lock clean ensemble compare tune
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -83,3 +83,9 @@ lock: $(UV)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+
+# A search over tune.yaml's space, one `dvc exp run --temp` a trial (mnist_pipeline/tune.py);
+# run it again to resume. E.g. TUNE_ARGS="--trials 30 --minutes 120 --study wide".
+TUNE_ARGS ?=
+tune: install
+	python -m mnist_pipeline.tune $(TUNE_ARGS)
