@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mnist_pipeline.errors import RESTORE_COMMAND, RESTORE_HINT
-from tests.conftest import readme_output, write_params
+from tests.conftest import README, readme_output, write_params
 from tests.dvc_project import (
     BIN,
     STAGES,
@@ -79,6 +79,11 @@ def test_metrics_show_fits_120_columns_with_the_test_accuracy_first(project):
     assert max(map(len, lines)) <= 120, "\n".join(lines)
     assert lines[0].split()[:2] == ["Path", "test.accuracy"]
     assert lines[0].split() == readme_output("dvc metrics show")[0].split()  # as the README shows
+
+
+def test_the_readme_draws_the_graph_dvc_dag_prints(project):
+    printed = dvc(project, "dag", "--md").stdout.strip()
+    assert printed.startswith("```mermaid") and printed in README
 
 
 def test_exp_show_starts_with_the_test_accuracy(project):
