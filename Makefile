@@ -61,17 +61,22 @@ lock-check: $(UV)
 bench: install
 	python bench/stage_times.py
 
+# For commands that only need the installed project: install it if it is not, but never
+# re-sync an existing .venv (install's --no-dev would take a developer's test tools away).
+$(BIN)/dvc:
+	$(MAKE) install
+
 # The opt-in ensemble as an experiment: one member per seed, then their mean scored.
 # `dvc exp show` lists it; `dvc exp apply NAME` brings its models and metrics in.
 SEEDS ?= 0, 1, 2
-ensemble: install
+ensemble: $(BIN)/dvc
 	dvc exp run -S 'ensemble.seeds=[$(SEEDS)]' -S 'ensemble.combine=[mean]'
 
 # What changed against REV (a branch, tag or commit; main by default), to paste into a
 # pull request: metrics and params as markdown tables, and every plot of both sides on
 # one page, compare/index.html, drawn offline.
 REV ?= main
-compare: install
+compare: $(BIN)/dvc
 	@dvc metrics diff --md $(REV)
 	@dvc params diff --md $(REV)
 	@dvc plots diff --out compare $(REV) > /dev/null
