@@ -19,6 +19,7 @@ from sklearn.datasets import load_digits
 from mnist_pipeline.atomic import sha256_of_file
 from mnist_pipeline.dataset import RAW_KEYS, RawData
 from mnist_predict.digit_image import normalise_digit
+from tests.browser import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_IMAGES = 297  # of the 1797 digits, the last ones are the test set
@@ -150,6 +151,25 @@ def run_stage(name: str, *args: str, cwd: Path | None = None):
         env=env,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium under Playwright (its own browser builds cannot be downloaded here).
+
+    Without chromium the browser tests skip, except in CI, where they fail.
+    """
+    if CHROMIUM is None:
+        reason = "no chromium on PATH (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the browser tests")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        launched.close()
 
 
 def sha256_bytes(data: bytes) -> str:

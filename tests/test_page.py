@@ -6,29 +6,13 @@ which .ci/run does). Without it they skip, except in CI, where they fail.
 """
 
 import math
-import os
 
 import pytest
 
-from tests.browser import CHROMIUM, draw, shown_digit
+from tests.browser import draw, shown_digit
 from tests.running import running_server
 
 pytestmark = pytest.mark.slow  # starts the server and a browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        reason = "no chromium on PATH (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must run the browser tests")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ and the page mnist_pipeline.plots_page writes. Debian's chromium opens each one 
 file:// with every other request aborted, as on a machine without a network.
 """
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 
 from mnist_pipeline import plots_page
 from mnist_pipeline.errors import PipelineError
-from tests.browser import CHROMIUM
 from tests.conftest import REPO
 from tests.dvc_project import dvc, git
 
@@ -114,21 +112,6 @@ def test_the_command_writes_the_page_and_prints_nothing(tmp_path, capsys):
 
 
 # --- the rendered pages, in a browser with no network --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        reason = "no chromium on PATH (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must run the browser tests")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
