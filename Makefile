@@ -92,5 +92,5 @@ clean:
 # A search over tune.yaml's space, one `dvc exp run --temp` a trial (mnist_pipeline/tune.py);
 # run it again to resume. E.g. TUNE_ARGS="--trials 30 --minutes 120 --study wide".
 TUNE_ARGS ?=
-tune: install
+tune: $(BIN)/dvc
 	python -m mnist_pipeline.tune $(TUNE_ARGS)
