@@ -117,6 +117,7 @@ def test_the_ensemble_is_opt_in_and_each_member_is_its_own_stage(
     assert first.returncode == 0, first.stdout + first.stderr
     ran = [line for line in first.stdout.splitlines() if line.startswith("Running stage")]
     assert ran == [
+        "Running stage 'check_params':",  # the ensemble's params changed
         "Running stage 'train_member@0':",
         "Running stage 'train_member@1':",
         "Running stage 'evaluate_ensemble@mean':",

@@ -111,7 +111,7 @@ def test_an_experiment_travels_with_exp_push_and_exp_pull(shared):
     alice = shared["alice"]
     ran = dvc(alice, "exp", "run", "-n", "two-epochs", "-S", "train.epochs=2")
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    expected_metrics = (alice / "metrics/test.json").read_text()
+    expected_metrics = (alice / "metrics/evaluate.json").read_text()
     expected_model = (alice / "models/model.keras").read_bytes()
     pushed = dvc(alice, "exp", "push", "origin", "two-epochs")
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
@@ -123,6 +123,6 @@ def test_an_experiment_travels_with_exp_push_and_exp_pull(shared):
     assert "two-epochs" in json.dumps(listed)
     applied = dvc(carol, "exp", "apply", "two-epochs")
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert (carol / "metrics/test.json").read_text() == expected_metrics
+    assert (carol / "metrics/evaluate.json").read_text() == expected_metrics
     assert (carol / "models/model.keras").read_bytes() == expected_model
     assert dvc(carol, "status").stdout.strip() == "Data and pipelines are up to date."

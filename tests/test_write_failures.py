@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # trains models or starts processes that load Ten
 OUTPUTS = {
     "preprocess": ["processed"],
     "train": ["model", "training"],
-    "evaluate": ["metrics", "per_class", "predictions", "gallery"],
+    "evaluate": ["evaluate_metrics", "per_class", "predictions", "gallery"],
     "report": ["report"],
     "export": ["onnx", "parity"],
 }
