@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
-from mnist_pipeline.errors import MissingInputError, PipelineError, first_line
+from mnist_pipeline.errors import (
+    MissingInputError,
+    PipelineError,
+    first_line,
+    stop_signals_deferred,
+)
 
 SUFFIXES = (".onnx", ".keras")
 
@@ -54,7 +59,8 @@ class KerasClassifier:
         # One shape always: Keras 3.15 fails when one model is given (N, 28, 28) and then
         # (N, 28, 28, 1) in one process (docs/upstream.md).
         channels_last = pixels.reshape(len(pixels), *IMAGE_SHAPE, 1)
-        return self.model.predict(channels_last, batch_size=1000, verbose=0)
+        with stop_signals_deferred():  # a stop signal mid-op could corrupt TensorFlow's heap
+            return self.model.predict(channels_last, batch_size=1000, verbose=0)
 
 
 def load_classifier(path: Path) -> OnnxClassifier | KerasClassifier:

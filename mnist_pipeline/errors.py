@@ -52,17 +52,40 @@ class Terminated(BaseException):
 # Every stop signal received. Python only reports an exception raised inside a
 # __del__ or a C callback, so a signal landing there would be lost without this.
 _stop_signals: list[int] = []
+# How many stop_signals_deferred() blocks are running: inside one, a signal is recorded only.
+_deferring = 0
 
 
 def _raise_terminated(signal_number, _frame):
     _stop_signals.append(signal_number)
-    raise Terminated(signal_number)
+    if not _deferring:
+        raise Terminated(signal_number)
 
 
 def raise_if_stopped() -> None:
-    """Raise again for a stop signal whose exception was swallowed."""
+    """Raise for a stop signal that was deferred, or whose exception was swallowed."""
     if _stop_signals:
         raise Terminated(_stop_signals[0])
+
+
+@contextmanager
+def stop_signals_deferred() -> Iterator[None]:
+    """Run TensorFlow's work with Ctrl-C and SIGTERM recorded, not raised; raise after it.
+
+    TensorFlow checks for signals while its ops run, so Python runs the handler in
+    the middle of one; an exception raised there, mid-op, can corrupt its heap
+    (glibc aborts the process, "free(): invalid next size") and no ``finally``
+    runs: the stage's temporary outputs stayed behind. Inside this block the
+    handler only records the signal; code calls ``raise_if_stopped`` where it is
+    safe (between training steps), and the block raises on its way out.
+    """
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    raise_if_stopped()
 
 
 # What a stage says when stopped: under `dvc repro` its previous outputs were removed

@@ -10,7 +10,12 @@ import tensorflow as tf
 from dvclive import Live
 
 from mnist_pipeline.dataset import NUM_CLASSES, Split
-from mnist_pipeline.errors import PipelineError, first_line, raise_if_stopped
+from mnist_pipeline.errors import (
+    PipelineError,
+    first_line,
+    raise_if_stopped,
+    stop_signals_deferred,
+)
 from mnist_pipeline.keras_mends import multi_worker_mended
 from mnist_pipeline.models import build_model, steps_per_epoch
 from mnist_pipeline.params.train import TrainParams, TrainStageParams
@@ -59,9 +64,19 @@ class LiveCurves(keras.callbacks.Callback):
 
 
 class StopOnSignal(keras.callbacks.Callback):
-    """End training at the next batch after Ctrl-C or SIGTERM, even if Keras swallowed it."""
+    """End training after the running call into TensorFlow, once Ctrl-C or SIGTERM came.
+
+    Training runs with stop signals deferred (``errors.stop_signals_deferred``):
+    these hooks, between TensorFlow's calls, are where stopping is safe.
+    """
 
     def on_train_batch_end(self, batch, logs=None):
+        raise_if_stopped()
+
+    def on_test_batch_end(self, batch, logs=None):
+        raise_if_stopped()
+
+    def on_epoch_end(self, epoch, logs=None):
         raise_if_stopped()
 
 
@@ -83,7 +98,21 @@ def train_model(
     live_dir: Path,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.Model:
-    """Train the configured model; per-epoch train and validation metrics go to ``live_dir``."""
+    """Train the configured model; per-epoch train and validation metrics go to ``live_dir``.
+
+    Ctrl-C and SIGTERM stop it between TensorFlow's calls, never inside one.
+    """
+    with stop_signals_deferred():
+        return _train(params, train, val, live_dir, callbacks)
+
+
+def _train(
+    params: TrainStageParams,
+    train: Split,
+    val: Split,
+    live_dir: Path,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> keras.Model:
     make_deterministic(params.seed)
     steps = steps_per_epoch(len(train.y), params.train.batch_size)
     # batch_size stays the global batch: the strategy splits each batch over its replicas,

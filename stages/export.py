@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnist_pipeline.atomic import atomic_paths, dump_json
 from mnist_pipeline.dataset import Split, split_path
-from mnist_pipeline.errors import native_stderr_silenced, run_command
+from mnist_pipeline.errors import native_stderr_silenced, run_command, stop_signals_deferred
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> None:
         from mnist_pipeline.onnx_export import check_parity, export_onnx, parity
 
         keras_model = KerasClassifier(args.model)
-        exported = export_onnx(keras_model.model)
+        with stop_signals_deferred():  # TensorFlow's ops: stop after them, never inside
+            exported = export_onnx(keras_model.model)
     # Both or neither: the parity figures always describe the file beside them.
     with atomic_paths(args.out, args.parity) as (onnx_file, parity_file):
         onnx_file.write_bytes(exported)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnist_pipeline.cluster import is_chief, output_paths
 from mnist_pipeline.dataset import Split, split_path
-from mnist_pipeline.errors import native_stderr_silenced, run_command
+from mnist_pipeline.errors import native_stderr_silenced, run_command, stop_signals_deferred
 from mnist_pipeline.params import check_unchanged, load_params
 from mnist_pipeline.params.train import TrainStageParams
 
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
 
     with output_paths(args.live, args.model, chief=chief) as (live_dir, model_file):
         network = train_model(member, train, val, live_dir)
-        save_model(inference_model(network), model_file)
+        with stop_signals_deferred():  # Keras and h5py write the file in native code
+            save_model(inference_model(network), model_file)
         check_unchanged(args.params, params)  # before the outputs are renamed into place
 
 

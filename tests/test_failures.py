@@ -211,6 +211,16 @@ def test_a_lost_stop_signal_still_makes_the_command_fail(lost_stop_signal, monke
     assert "interrupted" in capsys.readouterr().err
 
 
+def test_a_stop_signal_during_tensorflows_work_is_raised_after_it(monkeypatch):
+    """Raised mid-op, the exception could corrupt TensorFlow's heap and abort the process."""
+    monkeypatch.setattr(errors, "_stop_signals", [])
+    finished = []
+    with pytest.raises(Terminated), errors.stop_signals_deferred():
+        errors._raise_terminated(signal.SIGINT, None)  # what the handler does: record only
+        finished.append("the work")
+    assert finished == ["the work"]
+
+
 def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     for line in process.stdout:
