@@ -3,8 +3,8 @@
     python docs/plots_screenshot.py [--out docs/plots_offline.png] [--width 1280]
 
 Writes DVC's plots page with Vega inlined where .dvc/config names it (as `make install`
-does), runs `dvc plots show` into a temporary folder, opens the page in chromium from
-file:// with every other request aborted, waits until every chart is drawn and saves
+does), runs `dvc plots show` into a temporary folder, opens the page in chromium as a
+local file with every other request aborted, waits until every chart is drawn and saves
 the part of the page that holds the charts (the report's images follow them there).
 Needs chromium (apt-get install chromium).
 """

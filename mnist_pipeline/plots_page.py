@@ -28,7 +28,7 @@ VEGA_LITE_MAJOR = 5
 
 # DVC's default page (dvc_render.html.PAGE_HTML) less its {scripts}, plus a charset:
 # the bundle holds non-ASCII text (d3-format's U+2212 minus sign, the prefix "micro"), which a
-# file:// page without one may read as another encoding.
+# page opened from a local file without one may read as another encoding.
 PAGE_START = f"""<!DOCTYPE html>
 <html>
 <head>

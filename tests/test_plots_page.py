@@ -3,13 +3,14 @@
 A small git + DVC repo declares a confusion matrix and a training curve; the real
 `dvc plots show` renders it twice, first with the template a fresh `dvc init` gives
 (DVC's own page, which loads Vega from a CDN), then with the project's .dvc/config
-and the page mnist_pipeline.plots_page writes. Debian's chromium opens each one from
-file:// with every other request aborted, as on a machine without a network.
+and the page mnist_pipeline.plots_page writes. Debian's chromium opens each one as a
+local file with every other request aborted, as on a machine without a network.
 """
 
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -152,8 +153,12 @@ def show_plots(repo: Path, out: Path) -> Path:
     return out / "index.html"
 
 
+def is_local_file(url: str) -> bool:
+    return urlsplit(url).scheme == "file"
+
+
 class OfflinePage:
-    """A page opened from file://: every request recorded, any other than file:// aborted."""
+    """A page opened from a local file: every request recorded, any not for a local file aborted."""
 
     def __init__(self, browser, path: Path, **context_options):
         self.context = browser.new_context(**context_options)
@@ -167,7 +172,7 @@ class OfflinePage:
         self.page.goto(path.as_uri())
 
     def _file_only(self, route):
-        if route.request.url.startswith("file://"):
+        if is_local_file(route.request.url):
             route.continue_()
         else:
             self.blocked.append(route.request.url)
@@ -216,7 +221,7 @@ def test_our_page_draws_every_chart_offline_without_one_request_leaving_the_mach
     charts = opened.wait_until_every_chart_is_drawn()
     assert len(charts) == len(PLOTS) and all(chart["drawn"] for chart in charts), charts
     assert opened.blocked == []
-    assert opened.requested and all(url.startswith("file://") for url in opened.requested)
+    assert opened.requested and all(map(is_local_file, opened.requested))
     assert opened.errors == []
 
 
