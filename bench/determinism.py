@@ -4,7 +4,7 @@ Op determinism makes a run repeat its bytes on one machine (tests/test_pipeline.
 checks it). Across machines that is not promised: TensorFlow's CPU kernels
 (oneDNN's) choose their code by the CPU's vector instructions, its oneDNN graph
 rewrites can be on or off, and work is split by the number of cores. This
-trains `fast` with seed 0 (bench/configs.yaml) in a fresh process for each of
+trains the `fast` preset (conf/model/fast.yaml) with seed 0 in a fresh process for each of
 these, and prints the hash of its weights and its test accuracy:
 
     as is, twice                     the run repeats itself
@@ -26,16 +26,16 @@ import sys
 
 from cpu import VECTOR, cpu_features
 
-CONFIG, SEED = "fast", 0
+OVERRIDES = ["model=fast", "seed=0"]
 
 
 def train_and_hash(raw_path: str) -> dict:
-    """In this process: train the configuration, and hash its weights in order."""
-    from experiment import configurations, load_experiment, test_accuracy, train_experiment
+    """In this process: train the preset, and hash its weights in order."""
+    from in_process import composed_params, test_accuracy, train_experiment
 
     from mnist_pipeline.dataset import RawData
 
-    params = load_experiment("params.yaml", [*configurations()[CONFIG], f"seed={SEED}"])
+    params = composed_params(OVERRIDES)
     model, test = train_experiment(RawData.load(raw_path), params)
     weights = b"".join(array.tobytes() for array in model.get_weights())
     digest = hashlib.sha256(weights).hexdigest()[:16]
@@ -81,7 +81,7 @@ def main() -> None:
         print(json.dumps(train_and_hash(args.raw)))
         return
     print(
-        f"{CONFIG} seed {SEED}; this CPU's vector instructions: {cpu_features(VECTOR)}; "
+        f"{' '.join(OVERRIDES)}; this CPU's vector instructions: {cpu_features(VECTOR)}; "
         f"cores: {os.cpu_count()}"
     )
     first = None

@@ -2,7 +2,7 @@
 
     python bench/distribute.py                        # the devices TensorFlow sees
     python bench/distribute.py --logical-cpus 2       # split the CPU into two devices
-    python bench/distribute.py -S train.epochs=3 -S model.arch=fast
+    python bench/distribute.py -S train.epochs=3 -S model=fast
 
 Trains on the real MNIST (data/raw/mnist.npz, so run `dvc repro` first) with
 `none` (one device) and `mirrored` (every GPU, or every logical CPU when
@@ -15,7 +15,7 @@ import time
 
 import keras
 import tensorflow as tf
-from experiment import load_experiment, test_accuracy, train_experiment
+from in_process import composed_params, test_accuracy, train_experiment
 
 from mnist_pipeline.dataset import RawData
 from mnist_pipeline.training import distribution
@@ -50,7 +50,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", default="data/raw/mnist.npz")
     parser.add_argument("--logical-cpus", type=int, default=1)
     parser.add_argument("-S", dest="overrides", action="append", default=[])
@@ -64,7 +63,7 @@ def main() -> None:
         "mirrored": ["train.distribute=mirrored", f"train.devices=[{', '.join(devices)}]"],
     }
     for name, overrides in settings.items():
-        params = load_experiment(args.params, [*args.overrides, *overrides])
+        params = composed_params([*args.overrides, *overrides])
         clock = EpochClock()
         model, test = train_experiment(raw, params, callbacks=[clock])
         accuracy = test_accuracy(model, test)

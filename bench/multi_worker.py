@@ -1,6 +1,6 @@
 """The train stage on one process, then on two workers of a cluster on 127.0.0.1.
 
-    python bench/multi_worker.py                       # the configuration of params.yaml
+    python bench/multi_worker.py                       # conf/ as it is (the basic preset)
     python bench/multi_worker.py -S train.epochs=3
 
 Trains on the real MNIST (data/raw/mnist.npz, so run `dvc repro` first): the
@@ -54,15 +54,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", default="data/raw/mnist.npz")
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    from experiment import load_experiment, test_accuracy  # bench/: the script's folder
+    from in_process import composed_params, test_accuracy  # bench/: the script's folder
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        params = load_experiment(args.params, args.overrides)
+        params = composed_params(args.overrides)
         splits = make_splits(RawData.load(args.raw), params.preprocess.val_fraction, params.seed)
         save_splits(root, splits)
         for distribute, workers in (("none", 1), ("multi_worker", 2)):

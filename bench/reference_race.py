@@ -11,11 +11,11 @@ With `--runs N` the race is run N times, and the median of each ratio printed.
 The reference: Conv32-Pool-Conv64-Pool-Flatten-Dropout(0.5)-Dense10, Adam,
 batch 128, 15 epochs, the last 10% of the training set held out.
 
-    python bench/reference_race.py --config fast     # a configuration of bench/configs.yaml
-    python bench/reference_race.py --config fast --runs 5
-    python bench/reference_race.py -S model.arch=fast -S train.epochs=2 ...
+    python bench/reference_race.py -S model=fast      # the preset conf/model/fast.yaml
+    python bench/reference_race.py -S model=fast --runs 5
+    python bench/reference_race.py -S model=fast -S train.epochs=3
 
-`-S key=value` overrides params.yaml as `dvc exp run -S` does.
+`-S` takes what `dvc exp run -S` takes: a preset, or any key (Hydra's overrides of conf/).
 """
 
 import argparse
@@ -24,7 +24,7 @@ import time
 
 import keras
 from cpu import BF16, cpu_features
-from experiment import ExperimentParams, configurations, load_experiment, train_experiment
+from in_process import ExperimentParams, composed_params, train_experiment
 
 from mnist_pipeline.dataset import RawData
 from mnist_pipeline.evaluation import summary_metrics
@@ -134,15 +134,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", default="data/raw/mnist.npz")
-    parser.add_argument("--config", help="a configuration of bench/configs.yaml")
     parser.add_argument("--runs", type=int, default=1, help="races to run (default 1)")
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    if args.config:
-        args.overrides = [*configurations()[args.config], *args.overrides]
-    params = load_experiment(args.params, args.overrides)
+    params = composed_params(args.overrides)
     raw = RawData.load(args.raw)
     ratios = [race(raw, params) for _ in range(args.runs)]
     won = [ratio for ratio in ratios if ratio]

@@ -1,109 +1,115 @@
-"""Train each architecture's measured configuration over several seeds; print the results table.
+"""Each preset of conf/model/ over several seeds, run as DVC experiments; the results table.
 
-Each configuration is a list of `-S` overrides of params.yaml in
-bench/configs.yaml, so `dvc exp run` with the same flags trains the same model
-through the pipeline. Runs go through the pipeline's own code (make_splits,
-train_model) on the real MNIST (data/raw/mnist.npz: run `dvc repro` first); the
-seed changes the validation split, the initial weights and the augmentation.
-Training time is the wall time of `fit`, validation included, as in
-bench/reference_race.py. Test accuracy is that of the model training ends
-with: nothing is selected on the test set.
+Each run is a real experiment of the pipeline, in a temporary copy of the
+workspace (the workspace is left as it is):
 
-Results go to bench/results/<arch>.json, one file per architecture, so the
-architectures can be run one at a time and the table printed from them all:
+    dvc exp run --temp -f -n <preset>-seed<seed> -S model=<preset> -S seed=<seed> evaluate
 
-    python bench/results_table.py --arch fast --seeds 0 1 2
+``-f`` trains afresh even where DVC's run-cache holds the run, so that every
+run is timed. The seed also changes the validation split and the augmentation.
+Test accuracy is read back with `dvc exp show --json` (metrics/evaluate.json):
+that of the model training ends with, nothing chosen on the test set. Training
+time is the line the train stage prints: the wall time of `fit`, validation
+included. Runs go to bench/results/<preset>.json with the commit and the
+machine they ran on, so presets can be run one at a time, and the table is
+printed from them all:
+
+    python bench/results_table.py --preset fast --seeds 0 1 2
     python bench/results_table.py            # just print the table
-
-A stored run made with other overrides than configs.yaml now has is not shown.
 """
 
 import argparse
 import json
+import re
 import statistics
-import time
+import subprocess
+import sys
 from pathlib import Path
 
-import keras
-from experiment import configurations, load_experiment, test_accuracy, train_experiment
+from cpu import machine
 
 from mnist_pipeline.atomic import write_json
-from mnist_pipeline.dataset import RawData
+from mnist_pipeline.params.compose import CONF
+from mnist_pipeline.training import FIT_TIME
+from mnist_pipeline.tune import (
+    Stop,
+    dvc_executable,
+    experiment_metrics,
+    metric_value,
+    run_experiment,
+)
 
 BENCH = Path(__file__).parent
 RESULTS = BENCH / "results"
+REPO = BENCH.parent
+PRESETS = sorted(path.stem for path in (REPO / CONF / "model").glob("*.yaml"))
+FIT_LINE = re.compile(rf"{re.escape(FIT_TIME)} (\d+) epochs in ([\d.]+) s")
 
 
-def train_once(raw: RawData, overrides: list[str], seed: int) -> dict:
-    params = load_experiment("params.yaml", [*overrides, f"seed={seed}"])
-    clock = FitClock()
-    model, test = train_experiment(raw, params, callbacks=[clock])
-    accuracy = test_accuracy(model, test)
-    keras.backend.clear_session()
-    return {
-        "seed": seed,
-        "epochs": clock.epochs,
-        "train_seconds": round(clock.seconds, 1),
-        "test_accuracy": accuracy,
-    }
+def commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"]).returncode != 0
+    return head.stdout.strip() + ("+uncommitted changes" if dirty else "")
 
 
-class FitClock(keras.callbacks.Callback):
-    """Wall time of fit from its start to the end of its last epoch, and the epochs run."""
-
-    epochs, seconds = 0, 0.0
-
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs, self.seconds = epoch + 1, time.perf_counter() - self.started
-
-
-def results_path(arch: str) -> Path:
-    return RESULTS / f"{arch}.json"
-
-
-def stored_runs(arch: str, overrides: list[str]) -> list[dict]:
-    """The stored runs of ``arch`` made with exactly ``overrides``."""
-    path = results_path(arch)
-    if not path.is_file():
-        return []
-    stored = json.loads(path.read_text())
-    return stored["runs"] if stored["overrides"] == overrides else []
+def run_once(preset: str, seed: int) -> dict:
+    """One experiment; its epochs, training seconds and test accuracy."""
+    name = f"{preset}-seed{seed}"
+    # A rerun takes the name again: DVC refuses a second experiment under one name.
+    subprocess.run([dvc_executable(), "exp", "remove", name], capture_output=True)
+    arguments = ["-f", "-S", f"model={preset}", "-S", f"seed={seed}", "evaluate"]
+    log = Path(".dvc/tmp/results_table") / f"{name}.log"
+    run = run_experiment(name, arguments, log, Stop())
+    if run.returncode != 0:
+        sys.exit(f"dvc exp run {name} failed (exit {run.returncode}); see {log}")
+    (epochs, seconds) = FIT_LINE.findall(log.read_text())[-1]
+    accuracy = metric_value(experiment_metrics(name, "metrics/evaluate.json"), "test.accuracy")
+    return {"seed": seed, "epochs": int(epochs), "train_seconds": float(seconds),
+            "test_accuracy": accuracy, "commit": commit(), "machine": machine()}  # fmt: skip
 
 
-def run_arch(raw: RawData, arch: str, overrides: list[str], seeds: list[int]) -> None:
-    runs = {run["seed"]: run for run in stored_runs(arch, overrides)}
+def stored_runs(preset: str) -> list[dict]:
+    path = RESULTS / f"{preset}.json"
+    return json.loads(path.read_text())["runs"] if path.is_file() else []
+
+
+def run_preset(preset: str, seeds: list[int]) -> None:
+    runs = {run["seed"]: run for run in stored_runs(preset)}
     for seed in seeds:
-        runs[seed] = train_once(raw, overrides, seed)
-        print(f"{arch} seed {seed}: {runs[seed]}", flush=True)
+        runs[seed] = run_once(preset, seed)
+        print(f"{preset} seed {seed}: {runs[seed]}", flush=True)
         # Saved after every seed: a long run that is cut off keeps what it finished.
-        ordered = [runs[key] for key in sorted(runs)]
-        write_json(results_path(arch), {"overrides": overrides, "runs": ordered})
+        write_json(RESULTS / f"{preset}.json", {"runs": [runs[key] for key in sorted(runs)]})
 
 
-def table(configs: dict[str, list[str]]) -> str:
-    lines = [
-        "| configuration | epochs | training time per run | test accuracy, mean ± sd | "
-        "min to max | seeds |",
+def table() -> str:
+    rows, where = [], set()
+    for preset in PRESETS:
+        runs = stored_runs(preset)
+        if not runs:
+            rows.append(f"| {preset} | not run | | | | |")
+            continue
+        where |= {(run["commit"], run["machine"]) for run in runs}
+        rows.append(row(preset, runs))
+    header = [
+        "| preset | epochs | training time per run | test accuracy, mean ± sd "
+        "| min to max | seeds |",
         "|---|---|---|---|---|---|",
     ]
-    for arch, overrides in configs.items():
-        runs = stored_runs(arch, overrides)
-        if not runs:
-            lines.append(f"| {arch} | not run | | | | |")
-            continue
-        accuracies = [run["test_accuracy"] for run in runs]
-        seconds = [run["train_seconds"] for run in runs]
-        spread = statistics.stdev(accuracies) if len(runs) > 1 else 0.0
-        epochs = sorted({run["epochs"] for run in runs})
-        lines.append(
-            f"| {arch} | {'/'.join(map(str, epochs))} | {format_seconds(min(seconds))} to "
-            f"{format_seconds(max(seconds))} | {statistics.mean(accuracies):.2%} ± "
-            f"{spread:.2%} | {min(accuracies):.2%} to {max(accuracies):.2%} | {len(runs)} |"
-        )
-    return "\n".join(lines)
+    measured = [f"Measured at commit {c} on {m}." for c, m in sorted(where)]
+    return "\n".join([*header, *rows, "", *measured])
+
+
+def row(preset: str, runs: list[dict]) -> str:
+    accuracies = [run["test_accuracy"] for run in runs]
+    seconds = [run["train_seconds"] for run in runs]
+    spread = statistics.stdev(accuracies) if len(runs) > 1 else 0.0
+    epochs = "/".join(map(str, sorted({run["epochs"] for run in runs})))
+    return (
+        f"| `{preset}` | {epochs} | {format_seconds(min(seconds))} to "
+        f"{format_seconds(max(seconds))} | {statistics.mean(accuracies):.2%} ± {spread:.2%} | "
+        f"{min(accuracies):.2%} to {max(accuracies):.2%} | {len(runs)} |"
+    )
 
 
 def format_seconds(seconds: float) -> str:
@@ -114,19 +120,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--arch", action="append", default=[], help="train this one (repeatable)")
+    parser.add_argument("--preset", action="append", default=[], choices=PRESETS,
+                        help="run this preset (repeatable)")  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--raw", default="data/raw/mnist.npz")
     args = parser.parse_args()
-    configs = configurations()
-    unknown = sorted(set(args.arch) - set(configs))
-    if unknown:
-        parser.error(f"unknown --arch {unknown}; configs.yaml has {sorted(configs)}")
-    if args.arch:
-        raw = RawData.load(args.raw)
-        for arch in args.arch:
-            run_arch(raw, arch, configs[arch], args.seeds)
-    print(table(configs))
+    for preset in args.preset:
+        run_preset(preset, args.seeds)
+    print(table())
 
 
 if __name__ == "__main__":

@@ -4,29 +4,20 @@ No I/O here. Every model is self-contained: it takes raw uint8 pixels 0-255,
 (N, 28, 28, 1) or (N, 28, 28), scales them itself, and outputs 10 class
 probabilities; the saved model holds only Keras's own layers, so plain
 ``keras.models.load_model`` reads it without this package.
-``build_model`` adds the training-only augmentation (Keras's layers, and
-``RandomStrokeWidth``) and compiles it; ``inference_model`` takes it off again
-for saving.
+``make_network`` adds the training-only augmentation (Keras's layers, and
+``RandomStrokeWidth``); ``inference_model`` takes it off again for saving.
+The optimizer, schedule and loss are training's (``training.build_model``).
 """
 
-import math
-
 import keras
-import tensorflow as tf
 from keras import layers
 
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
-from mnist_pipeline.params.train import AugmentParams, ModelParams, TrainParams
+from mnist_pipeline.params.train import AugmentParams, ModelParams, NormalisedModel
 
 # One grey channel; Keras adds it to (N, 28, 28) input itself.
 INPUT_SHAPE = (*IMAGE_SHAPE, 1)
 AUGMENT_PREFIX = "augment_"  # names the training-only layers, which the saved model leaves out
-# Training steps per call into TensorFlow's graph. One call per step costs a share of a
-# small network's step in Python and callbacks; 16 makes that share small, computes the
-# same weights, and still lets the callbacks (Ctrl-C, a non-finite loss) act within 16 steps.
-# Under a tf.distribute strategy Keras 3.15's loop of several steps fails (a placeholder of
-# its while loop is left unfed), so there every call is one step.
-STEPS_PER_EXECUTION = 16
 
 
 def _output() -> layers.Layer:
@@ -39,7 +30,7 @@ def _dropout(rate: float) -> list[layers.Layer]:
 
 
 def _conv_block(
-    filters: int, params: ModelParams, kernel: int = 3, strides: int = 1, padding: str = "same"
+    filters: int, params: NormalisedModel, kernel: int = 3, strides: int = 1, padding: str = "same"
 ) -> list[layers.Layer]:
     """Conv -> (batch norm) -> ReLU: the normalisation sits before the activation."""
     conv = {"kernel_size": kernel, "strides": strides, "padding": padding}
@@ -84,7 +75,7 @@ def deep(params: ModelParams) -> list[layers.Layer]:
     ]
 
 
-def bn_dropout(params: ModelParams) -> list[layers.Layer]:
+def bn_dropout(params: NormalisedModel) -> list[layers.Layer]:
     """Two conv blocks, each normalised, pooled and dropped out; one hidden dense layer."""
     return [
         *_conv_block(32, params),
@@ -100,7 +91,7 @@ def bn_dropout(params: ModelParams) -> list[layers.Layer]:
     ]
 
 
-def fast(params: ModelParams) -> list[layers.Layer]:
+def fast(params: NormalisedModel) -> list[layers.Layer]:
     """Three strided convs and no pooling: 28 -> 14 -> 7 -> 4, about 1.3M multiply-adds an image.
 
     On a 2-core CPU training time is compute-bound, so this spends its budget
@@ -117,7 +108,7 @@ def fast(params: ModelParams) -> list[layers.Layer]:
     ]
 
 
-def best(params: ModelParams) -> list[layers.Layer]:
+def best(params: NormalisedModel) -> list[layers.Layer]:
     """Two stages of two 3x3 convs and a strided 5x5 one, then a 4x4 conv as the dense layer.
 
     The design of the strongest single Kaggle MNIST CNNs (C. Deotte, 2018);
@@ -140,6 +131,7 @@ def best(params: ModelParams) -> list[layers.Layer]:
     ]
 
 
+# The one registry of builders; params/train.py's ModelParams names the same (a test checks).
 ARCHITECTURES = {"basic": basic, "deep": deep, "bn_dropout": bn_dropout, "fast": fast, "best": best}
 
 
@@ -222,52 +214,3 @@ def inference_model(network: keras.Sequential) -> keras.Sequential:
 
 def _sequential(name: str, layers_: list[layers.Layer]) -> keras.Sequential:
     return keras.Sequential([keras.Input(INPUT_SHAPE, dtype="uint8"), *layers_], name=name)
-
-
-def build_model(model: ModelParams, train: TrainParams, steps_per_epoch: int = 1) -> keras.Model:
-    """The configured network, compiled with the training settings."""
-    network = make_network(model)
-    network.compile(
-        optimizer=make_optimizer(train, steps_per_epoch),
-        loss=make_loss(train.label_smoothing),
-        metrics=["accuracy"],
-        steps_per_execution=1 if tf.distribute.has_strategy() else STEPS_PER_EXECUTION,
-    )
-    return network
-
-
-def learning_rate(train: TrainParams, steps_per_epoch: int):
-    """A float for ``constant``, else a schedule over every training step."""
-    total = max(1, train.epochs * steps_per_epoch)
-    if train.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(train.learning_rate, decay_steps=total)
-    if train.schedule == "warmup_cosine":  # one-cycle style: rise linearly, then cosine to 0
-        warmup = min(round(train.warmup_epochs * steps_per_epoch), total - 1)
-        return keras.optimizers.schedules.CosineDecay(
-            train.learning_rate / 25,
-            decay_steps=total - warmup,
-            warmup_target=train.learning_rate,
-            warmup_steps=warmup,
-        )
-    return train.learning_rate
-
-
-def make_optimizer(train: TrainParams, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
-    rate = learning_rate(train, steps_per_epoch)
-    if train.optimizer == "adam":
-        return keras.optimizers.Adam(rate)
-    if train.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate)
-    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
-
-
-def make_loss(label_smoothing: float) -> keras.losses.Loss:
-    """Cross-entropy on one-hot targets (``training.batches`` makes them), optionally smoothed.
-
-    Keras's sparse cross-entropy has no label smoothing; the one-hot form does.
-    """
-    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-
-
-def steps_per_epoch(images: int, batch_size: int) -> int:
-    return math.ceil(images / batch_size)

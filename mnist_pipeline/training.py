@@ -1,6 +1,7 @@
 """Training: seeded, deterministic, logged per epoch with dvclive, stopped on a bad loss."""
 
 import math
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +18,20 @@ from mnist_pipeline.errors import (
     stop_signals_deferred,
 )
 from mnist_pipeline.keras_mends import multi_worker_mended
-from mnist_pipeline.models import build_model, steps_per_epoch
-from mnist_pipeline.params.train import TrainParams, TrainStageParams
+from mnist_pipeline.models import make_network
+from mnist_pipeline.params.train import ModelParams, TrainParams, TrainStageParams
 
 # A model whose validation accuracy ends below this learned nothing worth writing.
 NO_BETTER_THAN_CHANCE = 2 / NUM_CLASSES
+FIT_TIME = "fit, validation included, took"  # the line the train stage ends with
 # What an UnavailableError means while training over several machines.
 UNREACHABLE = "; a worker of the cluster stopped or cannot be reached: start every worker again"
+# Training steps per call into TensorFlow's graph. One call per step costs a share of a
+# small network's step in Python and callbacks; 16 makes that share small, computes the
+# same weights, and still lets the callbacks (Ctrl-C, a non-finite loss) act within 16 steps.
+# Under a tf.distribute strategy Keras 3.15's loop of several steps fails (a placeholder of
+# its while loop is left unfed), so there every call is one step.
+STEPS_PER_EXECUTION = 16
 
 
 class NonFiniteLossError(PipelineError):
@@ -120,6 +128,7 @@ def _train(
     strategy = distribution(params.train)
     with strategy.scope(), precision(params.train.mixed_precision):
         model = build_model(params.model, params.train, steps)
+    started = time.perf_counter()
     with curves(live_dir) as live, tf_errors(), multi_worker_mended(model, strategy):
         history = model.fit(
             batches(train, params.train.batch_size, seed=params.seed),
@@ -136,6 +145,9 @@ def _train(
             verbose=2,
         )
     check_learned(history.history)
+    # bench/results_table.py reads this line from `dvc exp run`'s output.
+    seconds = time.perf_counter() - started
+    print(f"{FIT_TIME} {len(history.epoch)} epochs in {seconds:.1f} s", flush=True)
     return model
 
 
@@ -237,12 +249,59 @@ def precision(mixed: bool) -> Iterator[None]:
 
 
 def early_stopping(train: TrainParams) -> list[keras.callbacks.Callback]:
-    if train.early_stopping.patience == 0:
+    if train.early_stopping_patience == 0:
         return []
     return [
         keras.callbacks.EarlyStopping(
-            monitor="val_loss",
-            patience=train.early_stopping.patience,
-            restore_best_weights=train.early_stopping.restore_best,
+            monitor="val_loss", patience=train.early_stopping_patience, restore_best_weights=True
         )
     ]
+
+
+def build_model(model: ModelParams, train: TrainParams, steps_per_epoch: int = 1) -> keras.Model:
+    """The configured network (models.py), compiled with the training settings."""
+    network = make_network(model)
+    network.compile(
+        optimizer=make_optimizer(train, steps_per_epoch),
+        loss=make_loss(train.label_smoothing),
+        metrics=["accuracy"],
+        steps_per_execution=1 if tf.distribute.has_strategy() else STEPS_PER_EXECUTION,
+    )
+    return network
+
+
+def learning_rate(train: TrainParams, steps_per_epoch: int):
+    """A float for ``constant``, else a schedule over every training step."""
+    total = max(1, train.epochs * steps_per_epoch)
+    if train.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(train.learning_rate, decay_steps=total)
+    if train.schedule == "warmup_cosine":  # one-cycle style: rise linearly, then cosine to 0
+        warmup = min(round(train.warmup_epochs * steps_per_epoch), total - 1)
+        return keras.optimizers.schedules.CosineDecay(
+            train.learning_rate / 25,
+            decay_steps=total - warmup,
+            warmup_target=train.learning_rate,
+            warmup_steps=warmup,
+        )
+    return train.learning_rate
+
+
+def make_optimizer(train: TrainParams, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    rate = learning_rate(train, steps_per_epoch)
+    if train.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    if train.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate)
+    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+
+
+def make_loss(label_smoothing: float) -> keras.losses.Loss:
+    """Cross-entropy on one-hot targets (``batches`` makes them), optionally smoothed.
+
+    Keras's sparse cross-entropy has no label smoothing; the one-hot form does.
+    """
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    return math.ceil(images / batch_size)

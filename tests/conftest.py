@@ -9,6 +9,7 @@ import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from sklearn.datasets import load_digits
 
 from mnist_pipeline.atomic import sha256_of_file
 from mnist_pipeline.dataset import RAW_KEYS, RawData
+from mnist_pipeline.params.train import NormalisedModel
 from mnist_predict.digit_image import normalise_digit
 from tests.browser import CHROMIUM
 
@@ -79,7 +81,6 @@ def tiny_params(**sections) -> dict:
         "model": {
             "arch": "basic",
             "dropout": 0.5,
-            "batch_norm": True,
             "augment": {
                 "rotation_degrees": 0.0,
                 "translation": 0.0,
@@ -93,9 +94,8 @@ def tiny_params(**sections) -> dict:
             "learning_rate": 0.001,
             "optimizer": "adam",
             "schedule": "constant",
-            "warmup_epochs": 1.0,
             "label_smoothing": 0.0,
-            "early_stopping": {"patience": 0, "restore_best": True},
+            "early_stopping_patience": 0,
             "mixed_precision": False,
             "distribute": "auto",
             "devices": [],
@@ -109,6 +109,17 @@ def tiny_params(**sections) -> dict:
         else:
             params[section] = values
     return params
+
+
+NORMALISED_ARCHITECTURES = get_args(NormalisedModel.model_fields["arch"].annotation)
+
+
+def tiny_model(**changes) -> dict:
+    """tiny_params' model section with ``changes``; batch_norm on where the architecture has it."""
+    section = {**tiny_params()["model"], **changes}
+    if section["arch"] in NORMALISED_ARCHITECTURES:
+        section.setdefault("batch_norm", True)
+    return section
 
 
 def tiny_sources(source_file: Path, data: RawData) -> dict:
@@ -225,11 +236,11 @@ def as_photo(digit: np.ndarray, scale=6, shift=(40, -25), canvas=320, invert=Tru
 def model_file(tmp_path_factory, tiny_mnist) -> Path:
     """The basic CNN trained briefly on the tiny digits, normalised as predict normalises."""
     from mnist_pipeline.models import make_network  # TensorFlow: only for tests that use it
-    from mnist_pipeline.params.train import ModelParams
+    from mnist_pipeline.params.train import model_params
     from mnist_pipeline.training import make_deterministic
 
     make_deterministic(0)
-    model = make_network(ModelParams.model_validate(tiny_params()["model"]))
+    model = make_network(model_params(tiny_params()["model"]))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     pixels = np.stack([normalise_digit(image) for image in tiny_mnist.x_train])
     model.fit(pixels, tiny_mnist.y_train, epochs=6, batch_size=32, verbose=0)

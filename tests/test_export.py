@@ -21,13 +21,12 @@ for power in range(int(sys.argv[1])):
     tf.function(lambda x: x ** power)(tf.constant(2.0))
 from mnist_pipeline.models import inference_model, make_network
 from mnist_pipeline.onnx_export import export_onnx
-from mnist_pipeline.params.train import ModelParams
+from mnist_pipeline.params.train import model_params
 from mnist_pipeline.training import make_deterministic
-from tests.conftest import tiny_params
+from tests.conftest import tiny_model
 
 make_deterministic(0)
-params = {**tiny_params()["model"], "arch": "best"}
-network = inference_model(make_network(ModelParams.model_validate(params)))
+network = inference_model(make_network(model_params(tiny_model(arch="best"))))
 sys.stdout.write(export_onnx(network).hex())
 """
 

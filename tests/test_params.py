@@ -3,6 +3,7 @@
 import importlib
 import pkgutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ import mnist_pipeline.params
 from mnist_pipeline.errors import ParamsError
 from mnist_pipeline.params import StageParams, load_params
 from mnist_pipeline.params.check_params import STAGE_SCHEMAS, CheckParamsStageParams
+from mnist_pipeline.params.compose import compose
 from mnist_pipeline.params.download import DataSources, DownloadStageParams
 from mnist_pipeline.params.preprocess import PreprocessStageParams
 from mnist_pipeline.params.train import TrainStageParams
@@ -145,8 +147,8 @@ def test_a_misspelled_key_lists_the_allowed_ones(tmp_path):
     with pytest.raises(
         ParamsError,
         match=r"unknown key 'train.epoch' \(did you mean 'epochs'\?\); allowed here: "
-        r"batch_size, devices, distribute, early_stopping, epochs, label_smoothing, learning_rate, "
-        r"mixed_precision, optimizer, schedule, warmup_epochs",
+        r"batch_size, devices, distribute, early_stopping_patience, epochs, label_smoothing, "
+        r"learning_rate, mixed_precision, optimizer, schedule, warmup_epochs",
     ):
         load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
 
@@ -279,18 +281,93 @@ def test_an_override_is_validated_like_the_file(params_file):
         load_params(params_file, TrainStageParams, ["train.epochs=-1"])
 
 
-def test_warmup_may_be_a_fraction_of_an_epoch(params_file):
-    params = load_params(params_file, TrainStageParams, ["train.warmup_epochs=0.3"])
-    assert params.train.warmup_epochs == 0.3
+def test_warmup_may_be_a_fraction_of_an_epoch(tmp_path):
+    params = tiny_params(train={"schedule": "warmup_cosine", "warmup_epochs": 0.3})
+    loaded = load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
+    assert loaded.train.warmup_epochs == 0.3
 
 
-def test_dvc_exp_run_s_with_an_unchanged_value_leaves_the_committed_params_as_they_are(tmp_path):
-    """`dvc exp run -S` rewrites params.yaml through this function; the file is in its form."""
-    from dvc.utils.hydra import apply_overrides
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"model": {"batch_norm": True}},  # basic has no batch normalisation to turn on
+            "unknown key 'model.batch_norm' (with arch basic); allowed here: arch, augment, "
+            "dropout",
+        ),
+        (
+            {"model": {"arch": "fast"}},
+            "missing key 'model.batch_norm' (with arch fast)",
+        ),
+        (
+            {"train": {"warmup_epochs": 1.0}},
+            "train.warmup_epochs does nothing with train.schedule constant",
+        ),
+        (
+            {"train": {"schedule": "warmup_cosine"}},
+            "train.schedule warmup_cosine needs train.warmup_epochs",
+        ),
+        (
+            {"train": {"devices": ["GPU:0"]}},
+            "train.devices does nothing with train.distribute auto",
+        ),
+    ],
+)
+def test_a_key_that_cannot_act_is_refused(tmp_path, changes, expected):
+    """A knob that changes nothing must not be settable: it would retrain for nothing."""
+    params = tiny_params(**changes)
+    with pytest.raises(ParamsError) as error:
+        load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
 
-    text = committed("params.yaml")
-    path = tmp_path / "params.yaml"
-    path.write_text(text)
-    epochs = yaml.safe_load(text)["train"]["epochs"]
-    apply_overrides(str(path), [f"train.epochs={epochs}", "preprocess.train_subset=null"])
-    assert path.read_text() == text
+
+def committed_project(root: Path) -> Path:
+    """conf/ and params.yaml as committed, in ``root``: the workspace may hold an experiment."""
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", "conf", "params.yaml"], cwd=REPO, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    return root
+
+
+def test_the_committed_params_are_the_composition_of_conf(tmp_path):
+    """`dvc exp run` writes params.yaml from conf/: with no -S it must leave it as it is."""
+    root = committed_project(tmp_path)
+    assert compose(root) == (root / "params.yaml").read_text()
+
+
+PRESETS = sorted(path.stem for path in (REPO / "conf/model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_params_every_stage_accepts(tmp_path, preset):
+    root = committed_project(tmp_path)
+    path = tmp_path / "composed.yaml"
+    path.write_text(compose(root, [f"model={preset}"]))
+    params = load_params(path, CheckParamsStageParams)
+    assert params.model.arch == preset  # each architecture's preset is named after it
+
+
+def test_the_presets_cover_the_registered_architectures():
+    from typing import get_args
+
+    from mnist_pipeline.params.train import NormalisedModel, PlainModel
+
+    members = (PlainModel, NormalisedModel)
+    schema = [arch for kind in members for arch in get_args(kind.model_fields["arch"].annotation)]
+    assert sorted(schema) == PRESETS
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model=resnet"], "Could not find 'model/resnet'"),
+        (["train.epoch=3"], "Could not override 'train.epoch'"),
+    ],
+)
+def test_a_bad_composition_is_one_line_naming_it(tmp_path, overrides, expected):
+    root = committed_project(tmp_path)
+    with pytest.raises(ParamsError) as error:
+        compose(root, overrides)
+    assert expected in str(error.value) and "\n" not in str(error.value)

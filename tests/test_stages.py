@@ -13,7 +13,7 @@ from mnist_pipeline.dataset import RawData, Split, split_path
 from mnist_pipeline.evaluation import load_gallery
 from mnist_pipeline.models import ARCHITECTURES
 from stages import download, evaluate, export, preprocess, report, train
-from tests.conftest import Workspace, tiny_params, write_params
+from tests.conftest import Workspace, tiny_model, tiny_params, write_params
 
 pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
 
@@ -118,7 +118,7 @@ def train_again(run: Workspace, folder: Path, params: dict) -> Workspace:
 # Every registered architecture but the one the `run` fixture trained already.
 @pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - {tiny_params()["model"]["arch"]}))
 def test_every_architecture_trains_through_the_stage(run, tmp_path, arch):
-    params = tiny_params(model={"arch": arch, "dropout": 0.1})
+    params = tiny_params(model=tiny_model(arch=arch, dropout=0.1))
     assert train_again(run, tmp_path, params).model.stat().st_size > 10_000
 
 
@@ -129,7 +129,8 @@ def test_early_stopping_mixed_precision_and_smoothing_work_together(run, tmp_pat
         "mixed_precision": True,
         "label_smoothing": 0.1,
         "schedule": "warmup_cosine",
-        "early_stopping": {"patience": 1, "restore_best": True},
+        "warmup_epochs": 1.0,
+        "early_stopping_patience": 1,
     }
     again = train_again(run, tmp_path, tiny_params(train=knobs))
     epochs = pd.read_csv(again.training / "plots/metrics/val/loss.tsv", sep="\t")

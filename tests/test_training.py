@@ -3,11 +3,11 @@ and the steps it takes on them."""
 
 import numpy as np
 
-from mnist_pipeline import models
+from mnist_pipeline import training
 from mnist_pipeline.dataset import Split
-from mnist_pipeline.params.train import ModelParams, TrainParams
+from mnist_pipeline.params.train import TrainParams, model_params
 from mnist_pipeline.training import batches, make_deterministic
-from tests.conftest import tiny_params
+from tests.conftest import tiny_model, tiny_params
 
 # Each image is its own index, so a batch's images say which were taken.
 IMAGES = np.arange(103, dtype=np.float32).reshape(103, 1, 1, 1)
@@ -53,11 +53,11 @@ def test_autotuning_is_off():
 
 def trained(monkeypatch, steps_per_execution: int):
     """Two epochs of 37 steps, a number that 16 does not divide, the last batch partial."""
-    monkeypatch.setattr(models, "STEPS_PER_EXECUTION", steps_per_execution)
+    monkeypatch.setattr(training, "STEPS_PER_EXECUTION", steps_per_execution)
     make_deterministic(0)
-    params = tiny_params(model={"arch": "fast"}, train={"epochs": 2, "batch_size": 10})
-    model = models.build_model(
-        ModelParams.model_validate(params["model"]), TrainParams.model_validate(params["train"])
+    params = tiny_params(model=tiny_model(arch="fast"), train={"epochs": 2, "batch_size": 10})
+    model = training.build_model(
+        model_params(params["model"]), TrainParams.model_validate(params["train"])
     )
     rng = np.random.default_rng(0)
     images = Split(rng.integers(0, 256, (365, 28, 28), dtype=np.uint8), np.arange(365) % 10)
@@ -66,9 +66,9 @@ def trained(monkeypatch, steps_per_execution: int):
 
 
 def test_several_steps_per_call_take_every_step_and_compute_the_same_weights(monkeypatch):
-    assert models.STEPS_PER_EXECUTION > 1
+    assert training.STEPS_PER_EXECUTION > 1
     one_at_a_time = trained(monkeypatch, 1)
-    several = trained(monkeypatch, models.STEPS_PER_EXECUTION)
+    several = trained(monkeypatch, training.STEPS_PER_EXECUTION)
     assert int(several.optimizer.iterations) == int(one_at_a_time.optimizer.iterations) == 74
     for mine, reference in zip(several.weights, one_at_a_time.weights, strict=True):
         assert np.array_equal(mine.numpy(), reference.numpy()), mine.path

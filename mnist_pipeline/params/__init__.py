@@ -2,8 +2,11 @@
 
 Each stage reads only its own sections, with a schema in the module of the
 same name (``params/train.py`` for the train stage), so a change to one
-stage's schema re-runs only that stage. Every key of a section is required:
-params.yaml is the one place a setting lives, so DVC sees every change.
+stage's schema re-runs only that stage. Every key of a section is required,
+but for the few that act only with another key's value (``train.warmup_epochs``),
+which are required there and refused elsewhere: params.yaml (composed from
+conf/, see ``params/compose.py``) is the one place a setting lives, so DVC sees
+every change.
 Unknown keys, wrong types and out-of-range values are refused with one line
 naming the key, the value and what is allowed.
 """
@@ -154,20 +157,23 @@ def _read_yaml(path: Path, schema: type[BaseModel]) -> dict:
 
 
 def _describe(problem: dict, schema: type[BaseModel], found: str) -> str:
-    sections, key = _walk(problem["loc"][:-1], schema)
+    sections, key, picked = _walk(problem["loc"][:-1], schema)
+    picked = f" (with {picked})" if picked else ""  # which keys belong depends on it
     key = ".".join([*key, str(problem["loc"][-1])]) if problem["loc"] else "(top level)"
     if problem["type"] == "extra_forbidden":
         allowed = sorted({name for model in sections for name in model.model_fields})
         guess = difflib.get_close_matches(str(problem["loc"][-1]), allowed, n=1)
         hint = f" (did you mean {guess[0]!r}?)" if guess else ""
-        return f"unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}"
+        return f"unknown key {key!r}{hint}{picked}; allowed here: {', '.join(allowed)}"
     if problem["type"] == "missing":
         top_level = f" (the file has: {found})" if len(problem["loc"]) == 1 else ""
-        return f"missing key {key!r}{top_level}"
+        return f"missing key {key!r}{picked}{top_level}"
     if problem["type"] == "union_tag_invalid":
         context = problem["ctx"]
-        tags = context["expected_tags"]
-        return f"{key}.kind: {_shown(context['tag'])} is not allowed: expected one of {tags}"
+        field, tags = context["discriminator"].strip("'"), context["expected_tags"]
+        return f"{key}.{field}: {_shown(context['tag'])} is not allowed: expected one of {tags}"
+    if problem["type"] == "value_error":  # a rule across keys: its own words say it all
+        return str(problem["ctx"]["error"])
     message = problem["msg"][0].lower() + problem["msg"][1:]
     return f"{key}: {_shown(problem['input'])} is not allowed: {message}"
 
@@ -178,25 +184,26 @@ def _shown(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
-def _walk(location: tuple, schema: type[BaseModel]) -> tuple[list[type[BaseModel]], list[str]]:
-    """Follow a pydantic error location from the top: the sections reached, and the key path.
+def _walk(location: tuple, schema: type[BaseModel]) -> tuple[list[type[BaseModel]], list[str], str]:
+    """Follow a pydantic error location from the top: the sections reached, the key path,
+    and the last union member picked (``arch basic``), if any.
 
     A location also holds list positions and the tags of union members (the
     ``url`` in ``data.sources.1.url.sha256``); tags are not keys, so they are
     left out of the path a user sees.
     """
-    sections, key = [schema], []
+    sections, key, picked = [schema], [], ""
     for part in location:
         if isinstance(part, int):  # a position in a list: same sections
             key.append(str(part))
             continue
-        tagged = [model for model in sections if _tag(model) == part]
+        tagged = [model for model in sections if part in _tags(model)[1:]]
         if tagged and len(sections) > 1:  # which member of a union: not a key
-            sections = tagged
+            sections, picked = tagged, f"{_tags(tagged[0])[0]} {part}"
             continue
         stepped = [inner for model in sections for inner in _step(model, part)]
         sections, key = stepped, [*key, part]
-    return sections, key
+    return sections, key, picked
 
 
 def _step(annotation, part) -> list[type[BaseModel]]:
@@ -208,9 +215,16 @@ def _step(annotation, part) -> list[type[BaseModel]]:
     return []
 
 
-def _tag(model: type[BaseModel]) -> str | None:
-    kind = model.model_fields.get("kind")
-    return typing.get_args(kind.annotation)[0] if kind else None
+# The keys whose value picks a union's member: a data source's kind, a model's arch.
+DISCRIMINATORS = ("kind", "arch")
+
+
+def _tags(model: type[BaseModel]) -> tuple[str, ...]:
+    """The discriminating key of a union member, then the values that pick it; else ``("",)``."""
+    for name in DISCRIMINATORS:
+        if name in model.model_fields:
+            return name, *typing.get_args(model.model_fields[name].annotation)
+    return ("",)
 
 
 def _models_in(annotation) -> list[type[BaseModel]]:

@@ -1,8 +1,23 @@
-"""What the train stage reads from params.yaml: ``seed``, ``model`` and ``train``."""
+"""What the train stage reads from params.yaml: ``seed``, ``model`` and ``train``.
+
+A key that cannot act is not there: ``model.batch_norm`` belongs to the
+architectures built with batch normalisation, ``train.warmup_epochs`` to the
+``warmup_cosine`` schedule, ``train.devices`` to ``mirrored``. Setting one
+where it does nothing is refused, so it can never retrain a model for nothing.
+"""
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 
 from mnist_pipeline.params import Section, Seed, StageParams
 
@@ -18,16 +33,31 @@ class AugmentParams(Section):
     stroke_width: Annotated[StrictFloat, Field(ge=0, le=1)]  # share of images made thicker/thinner
 
 
-class ModelParams(Section):
-    arch: Literal["basic", "deep", "bn_dropout", "fast", "best"]
+class _Network(Section):
     dropout: Annotated[StrictFloat, Field(ge=0, lt=1)]
-    batch_norm: StrictBool  # for the architectures built with it: bn_dropout, fast, best
     augment: AugmentParams
 
 
-class EarlyStoppingParams(Section):
-    patience: Annotated[StrictInt, Field(ge=0)]  # epochs without a better val_loss; 0 is off
-    restore_best: StrictBool  # end with the weights of the best validation epoch
+class PlainModel(_Network):
+    """The architectures of plain conv + ReLU layers: nothing to normalise."""
+
+    arch: Literal["basic", "deep"]
+
+
+class NormalisedModel(_Network):
+    """The architectures built of conv blocks, which batch normalisation can join."""
+
+    arch: Literal["bn_dropout", "fast", "best"]
+    batch_norm: StrictBool
+
+
+# Each architecture's keys, chosen by ``arch`` (models.ARCHITECTURES holds the builders).
+ModelParams = Annotated[PlainModel | NormalisedModel, Field(discriminator="arch")]
+
+
+def model_params(section: dict) -> PlainModel | NormalisedModel:
+    """The ``model`` section validated on its own (tests and benchmarks build networks so)."""
+    return TypeAdapter(ModelParams).validate_python(section)
 
 
 class TrainParams(Section):
@@ -37,14 +67,36 @@ class TrainParams(Section):
     learning_rate: Annotated[StrictFloat, Field(gt=0, le=10)]
     optimizer: Literal["adam", "adamw", "sgd"]
     schedule: Literal["constant", "cosine", "warmup_cosine"]
-    warmup_epochs: Annotated[StrictFloat, Field(ge=0, le=1000)]  # for warmup_cosine
+    warmup_epochs: Annotated[StrictFloat, Field(ge=0, le=1000)] | None = None  # warmup_cosine's
     label_smoothing: Annotated[StrictFloat, Field(ge=0, lt=1)]
-    early_stopping: EarlyStoppingParams
+    # Epochs without a better val_loss before training stops and takes the best epoch's
+    # weights back; 0 is off.
+    early_stopping_patience: Annotated[StrictInt, Field(ge=0)]
     mixed_precision: StrictBool  # bfloat16 compute, float32 weights
     # auto: every visible GPU when there are two or more, else the one device;
     # multi_worker: one replica per machine of the cluster in TF_CONFIG (see cluster.py).
     distribute: Literal["auto", "none", "mirrored", "multi_worker"]
     devices: tuple[Annotated[StrictStr, StringConstraints(pattern=DEVICE)], ...]  # for mirrored
+
+    @model_validator(mode="after")
+    def _only_keys_that_act(self) -> "TrainParams":
+        warmup = self.schedule == "warmup_cosine"
+        if warmup and self.warmup_epochs is None:
+            raise ValueError(
+                "train.schedule warmup_cosine needs train.warmup_epochs "
+                "(dvc exp run -S +train.warmup_epochs=1)"
+            )
+        if not warmup and self.warmup_epochs is not None:
+            raise ValueError(
+                f"train.warmup_epochs does nothing with train.schedule {self.schedule}: "
+                "remove it, or use schedule warmup_cosine"
+            )
+        if self.devices and self.distribute != "mirrored":
+            raise ValueError(
+                f"train.devices does nothing with train.distribute {self.distribute}: "
+                "set it to [] or use distribute mirrored"
+            )
+        return self
 
 
 class TrainStageParams(StageParams):

@@ -1,36 +1,37 @@
-"""What a benchmark's training run reads: the sections of preprocess and train together.
+"""For the benchmarks that time training inside their own process: the race against
+the Keras example, determinism across machines, distribution.
 
-The benchmarks make the splits and train in one process, as the preprocess and
-train stages do one after the other, from params.yaml with `-S`-style overrides.
+Their params are composed from conf/ with Hydra overrides, exactly as
+`dvc exp run -S model=fast -S seed=1` composes them, and they split and train
+with the preprocess and train stages' own functions. Results of record go
+through `dvc exp run` itself: bench/results_table.py.
 """
 
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
 from mnist_pipeline.dataset import RawData, Split
 from mnist_pipeline.evaluation import summary_metrics
 from mnist_pipeline.params import load_params
+from mnist_pipeline.params.compose import compose
 from mnist_pipeline.params.preprocess import PreprocessStageParams
 from mnist_pipeline.params.train import TrainStageParams
 from mnist_pipeline.preprocess import make_splits
 
-CONFIGS = Path(__file__).parent / "configs.yaml"
-
-
-def configurations() -> dict[str, list[str]]:
-    """Each measured configuration of bench/configs.yaml: its name, and its `-S` overrides."""
-    return yaml.safe_load(CONFIGS.read_text())
+REPO = Path(__file__).resolve().parent.parent
 
 
 class ExperimentParams(PreprocessStageParams, TrainStageParams):
     """seed, preprocess, model and train."""
 
 
-def load_experiment(path: str | Path, overrides: list[str]) -> ExperimentParams:
-    return load_params(path, ExperimentParams, overrides)
+def composed_params(overrides: Sequence[str]) -> ExperimentParams:
+    """conf/ composed with ``overrides`` (``model=fast``, ``train.epochs=3``), validated."""
+    with tempfile.TemporaryDirectory() as scratch:
+        params = Path(scratch) / "params.yaml"
+        params.write_text(compose(REPO, overrides), encoding="utf-8")
+        return load_params(params, ExperimentParams)
 
 
 def train_experiment(raw: RawData, params: ExperimentParams, callbacks: Sequence = ()):
