@@ -188,7 +188,8 @@ def test_a_source_key_path_leaves_out_the_union_tag(tmp_path):
 
     with pytest.raises(
         ParamsError,
-        match=r"unknown key 'sources.1.sha' \(did you mean 'sha256'\?\); allowed here: "
+        match=r"unknown key 'sources.1.sha' \(did you mean 'sha256'\?\) \(with kind url\); "
+        r"allowed here: "
         r"kind, sha256, url",
     ):
         load_params(sources_with(tmp_path, misspell), DataSources)

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +14,8 @@ import pytest
 import yaml
 
 from mnist_pipeline.errors import RESTORE_COMMAND, RESTORE_HINT
-from tests.conftest import README, readme_output, write_params
+from mnist_pipeline.params.compose import compose
+from tests.conftest import README, REPO, readme_output, write_params
 from tests.dvc_project import (
     BIN,
     STAGES,
@@ -147,6 +149,22 @@ def test_returning_to_params_run_before_restores_every_stage_from_the_run_cache(
     assert stages_run(back) == []
     assert stages_restored(back) == ["check_params", "train", "evaluate", "report", "export"]
     assert snapshot(clean) == committed
+
+
+def test_exp_run_s_model_takes_every_key_of_a_preset_of_conf(clean):
+    """With DVC's Hydra composition on, as in the project, a preset brings its own keys."""
+    shutil.copytree(REPO / "conf", clean / "conf")
+    assert dvc(clean, "config", "hydra.enabled", "true").returncode == 0
+    try:
+        overrides = ["model=fast", "train.epochs=1"]
+        result = dvc(clean, "exp", "run", *[f"-S{override}" for override in overrides])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "train" in stages_run(result)
+        params = (clean / "params.yaml").read_text()
+        assert params == compose(clean, overrides)
+        assert yaml.safe_load(params)["train"]["schedule"] == "warmup_cosine"  # fast's own
+    finally:
+        shutil.rmtree(clean / "conf")
 
 
 def test_after_an_experiment_checkout_brings_the_committed_model_back_without_training(clean):
