@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # seconds (bench/predict_fonts.py prints what `import keras` takes).
 SYNC := $(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 
-.PHONY: install install-dev gpu repro test test-fast lint lock-check bench lock clean ensemble compare tune
+.PHONY: install install-dev gpu params repro test test-fast lint lock-check bench lock clean ensemble compare tune
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,6 +38,10 @@ install-dev: $(UV)
 gpu: $(UV)
 	$(SYNC) --no-group cpu --group gpu
 	$(PLOTS_PAGE)
+
+# params.yaml from conf/, as `dvc exp run` composes it; after an edit of conf/, before `dvc repro`.
+params: install
+	python -m mnist_pipeline.params.compose
 
 repro: install
 	dvc repro

@@ -1,5 +1,10 @@
-"""The report's figures and text, drawn from metrics and plot data only (never the model)."""
+"""The report's figures and text, drawn from metrics and plot data only (never the model).
 
+Its inputs are other stages' files: each is checked as it is read, and a
+missing or malformed one is named with the command that makes it again.
+"""
+
+import json
 from pathlib import Path
 
 import matplotlib
@@ -14,9 +19,10 @@ from matplotlib.image import AxesImage
 from matplotlib.ticker import MaxNLocator
 
 from mnist_pipeline.dataset import NUM_CLASSES
-from mnist_pipeline.errors import MissingInputError
-from mnist_pipeline.evaluation import Shown
+from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.figures import CORRECT_COLOUR, WRONG_COLOUR, digit_grid_figure
+from mnist_pipeline.gallery import Shown
+from mnist_pipeline.params.report import ReportParams
 
 # Errors from a light but visible orange (1 error) to dark red; masked cells show the white
 # axes behind them, so a zero-error cell is blank rather than the palest shade.
@@ -25,12 +31,66 @@ ERROR_CELL_COLOURS = ListedColormap(
 ).with_extremes(bad=(0, 0, 0, 0))
 CORRECT_CELL_COLOURS = ListedColormap(["#d0d7de"], name="correct").with_extremes(bad=(0, 0, 0, 0))
 GRID_COLOUR = "#eaeef2"
+# The report's figures: file name and title, in the order report.md shows them.
+FIGURES = {
+    "confusion_matrix.png": "Confusion matrix",
+    "training_curves.png": "Training curves",
+    "sample_predictions.png": "Sample predictions",
+    "misclassified.png": "Most confidently misclassified",
+}
 HISTORY_FILES = {  # the curves training.LiveCurves logs through dvclive
     "train_loss": "train/loss.tsv",
     "val_loss": "val/loss.tsv",
     "train_accuracy": "train/accuracy.tsv",
     "val_accuracy": "val/accuracy.tsv",
 }
+
+
+def read_json(path: Path) -> dict | list:
+    """A metrics or per-digit file the evaluate stage wrote."""
+    if not path.is_file():
+        raise MissingInputError(path, "metrics file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """The evaluate stage's rows of actual and predicted digits, checked."""
+    if not path.is_file():
+        raise MissingInputError(path, "predictions file")
+    try:
+        rows = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: not a readable CSV ({error})") from None
+    digits = rows.reindex(columns=["actual", "predicted"])
+    if digits.isna().any().any() or not digits.isin(range(NUM_CLASSES)).all().all():
+        raise PipelineError(
+            f"{path}: expected columns actual,predicted holding digits 0-9; "
+            "run `dvc repro -f evaluate`"
+        )
+    return digits
+
+
+def figures(
+    predictions: pd.DataFrame,
+    history: pd.DataFrame,
+    shown: dict[str, Shown],
+    params: ReportParams,
+) -> dict[str, Figure]:
+    """Every figure of ``FIGURES``, by file name."""
+    drawn = {
+        "confusion_matrix.png": confusion_figure(predictions),
+        "training_curves.png": training_curves_figure(history),
+        "sample_predictions.png": image_grid_figure(
+            shown["samples"], params.sample_images, "Test images: predicted (confidence)"
+        ),
+        "misclassified.png": image_grid_figure(
+            shown["mistakes"], params.misclassified_images, "Most confident mistakes"
+        ),
+    }
+    return {name: drawn[name] for name in FIGURES}
 
 
 def confusion_counts(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -151,9 +211,7 @@ def image_grid_figure(shown: Shown, count: int, title: str) -> Figure:
     )
 
 
-def markdown_report(
-    summary: dict, per_class: list[dict], history: pd.DataFrame, images: dict[str, str]
-) -> str:
+def markdown_report(summary: dict, per_class: list[dict], history: pd.DataFrame) -> str:
     test, val = summary["test"], summary["val"]
     lines = [
         "# MNIST test report",
@@ -180,6 +238,6 @@ def markdown_report(
         "",
         "## Figures",
         "",
-        *(f"![{title}]({name})\n" for name, title in images.items()),
+        *(f"![{title}]({name})\n" for name, title in FIGURES.items()),
     ]
     return "\n".join(lines)

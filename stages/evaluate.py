@@ -8,7 +8,8 @@ import pandas as pd
 from mnist_pipeline.atomic import atomic_paths, dump_json
 from mnist_pipeline.dataset import Split, split_path
 from mnist_pipeline.errors import run_command
-from mnist_pipeline.evaluation import gallery, per_class_metrics, save_gallery, summary_metrics
+from mnist_pipeline.evaluation import per_class_metrics, summary_metrics
+from mnist_pipeline.gallery import gallery, save_gallery
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,17 +1,11 @@
-"""Test-set metrics and the report gallery, from labels and probabilities."""
+"""Test-set metrics and the report's gallery, from labels and probabilities; the digit grid."""
 
 import numpy as np
 import pytest
 
-from mnist_pipeline.evaluation import (
-    cross_entropy,
-    gallery,
-    load_gallery,
-    per_class_metrics,
-    save_gallery,
-    summary_metrics,
-)
+from mnist_pipeline.evaluation import cross_entropy, per_class_metrics, summary_metrics
 from mnist_pipeline.figures import digit_grid_figure
+from mnist_pipeline.gallery import gallery, load_gallery, save_gallery
 
 
 def one_hot_probabilities(predicted, confidence=0.91):

@@ -99,7 +99,7 @@ def test_a_fresh_clone_pulls_everything_and_has_nothing_to_run(shared):
     clone = fresh_clone(shared, "bob")
     pulled = dvc(clone, "pull")
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
-    for name in ("models/model.keras", "data/processed/train.npz", "plots/report/report.md"):
+    for name in ("models/model.keras", "data/processed/train.npz", "report/report.md"):
         assert (clone / name).read_bytes() == (shared["alice"] / name).read_bytes()
     result = dvc(clone, "repro")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,7 +10,7 @@ from PIL import Image
 
 from mnist_pipeline.classifier import KerasClassifier, OnnxClassifier
 from mnist_pipeline.dataset import RawData, Split, split_path
-from mnist_pipeline.evaluation import load_gallery
+from mnist_pipeline.gallery import load_gallery
 from mnist_pipeline.models import ARCHITECTURES
 from stages import download, evaluate, export, preprocess, report, train
 from tests.conftest import Workspace, tiny_model, tiny_params, write_params
