@@ -1,5 +1,6 @@
 """Each stage's main() on tiny real digits in tmp_path, checking what it writes."""
 
+import importlib
 import json
 from pathlib import Path
 
@@ -12,19 +13,20 @@ from mnist_pipeline.classifier import KerasClassifier, OnnxClassifier
 from mnist_pipeline.dataset import RawData, Split, split_path
 from mnist_pipeline.gallery import load_gallery
 from mnist_pipeline.models import ARCHITECTURES
-from stages import download, evaluate, export, preprocess, report, train
+from stages import train
 from tests.conftest import Workspace, tiny_model, tiny_params, write_params
+from tests.dvc_project import STAGES
 
 pytestmark = pytest.mark.slow  # trains models or starts processes that load TensorFlow
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, sources_file) -> Workspace:
-    """The stages, in order, as dvc repro would run them."""
+    """The default pipeline's stages in dvc.yaml's order, each run as dvc repro runs it."""
     paths = Workspace(tmp_path_factory.mktemp("pipeline"), sources=sources_file)
     write_params(paths.params, tiny_params(preprocess={"val_fraction": 0.2}))
-    for stage in (download, preprocess, train, evaluate, report, export):
-        stage.main(paths.arguments(stage.__name__.rsplit(".", 1)[-1]))
+    for stage in STAGES:
+        importlib.import_module(f"stages.{stage}").main(paths.arguments(stage))
     return paths
 
 
