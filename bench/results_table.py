@@ -3,7 +3,7 @@
 Each run is a real experiment of the pipeline, in a temporary copy of the
 workspace (the workspace is left as it is):
 
-    dvc exp run --temp -f -n <preset>-seed<seed> -S model=<preset> -S seed=<seed> evaluate
+    dvc exp run --temp -f -n <label>-seed<seed> -S model=<preset> -S seed=<seed> [-S ...] evaluate
 
 ``-f`` trains afresh even where DVC's run-cache holds the run, so that every
 run is timed. The seed also changes the validation split and the augmentation.
@@ -12,9 +12,10 @@ that of the model training ends with, nothing chosen on the test set. Training
 time is the line the train stage prints: the wall time of `fit`, validation
 included. Runs go to bench/results/<preset>.json with the commit and the
 machine they ran on, so presets can be run one at a time, and the table is
-printed from them all:
+printed from them all. A variant of a preset is a row of its own:
 
     python bench/results_table.py --preset fast --seeds 0 1 2
+    python bench/results_table.py --preset best --label best_ema -S train.ema_momentum=0.999
     python bench/results_table.py            # just print the table
 """
 
@@ -52,12 +53,13 @@ def commit() -> str:
     return head.stdout.strip() + ("+uncommitted changes" if dirty else "")
 
 
-def run_once(preset: str, seed: int) -> dict:
+def run_once(label: str, overrides: list[str], seed: int) -> dict:
     """One experiment; its epochs, training seconds and test accuracy."""
-    name = f"{preset}-seed{seed}"
+    name = f"{label}-seed{seed}"
     # A rerun takes the name again: DVC refuses a second experiment under one name.
     subprocess.run([dvc_executable(), "exp", "remove", name], capture_output=True)
-    arguments = ["-f", "-S", f"model={preset}", "-S", f"seed={seed}", "evaluate"]
+    settings = [f"seed={seed}", *overrides]
+    arguments = ["-f", *[word for setting in settings for word in ("-S", setting)], "evaluate"]
     log = Path(".dvc/tmp/results_table") / f"{name}.log"
     run = run_experiment(name, arguments, log, Stop())
     if run.returncode != 0:
@@ -68,45 +70,51 @@ def run_once(preset: str, seed: int) -> dict:
             "test_accuracy": accuracy, "commit": commit(), "machine": machine()}  # fmt: skip
 
 
-def stored_runs(preset: str) -> list[dict]:
-    path = RESULTS / f"{preset}.json"
-    return json.loads(path.read_text())["runs"] if path.is_file() else []
+def stored(label: str) -> dict:
+    path = RESULTS / f"{label}.json"
+    return json.loads(path.read_text()) if path.is_file() else {"overrides": [], "runs": []}
 
 
-def run_preset(preset: str, seeds: list[int]) -> None:
-    runs = {run["seed"]: run for run in stored_runs(preset)}
+def run_label(label: str, overrides: list[str], seeds: list[int]) -> None:
+    """Each seed's run of ``overrides``; stored runs of other overrides are dropped."""
+    kept = stored(label)
+    runs = {run["seed"]: run for run in kept["runs"]} if kept["overrides"] == overrides else {}
     for seed in seeds:
-        runs[seed] = run_once(preset, seed)
-        print(f"{preset} seed {seed}: {runs[seed]}", flush=True)
+        runs[seed] = run_once(label, overrides, seed)
+        print(f"{label} seed {seed}: {runs[seed]}", flush=True)
         # Saved after every seed: a long run that is cut off keeps what it finished.
-        write_json(RESULTS / f"{preset}.json", {"runs": [runs[key] for key in sorted(runs)]})
+        ordered = [runs[key] for key in sorted(runs)]
+        write_json(RESULTS / f"{label}.json", {"overrides": overrides, "runs": ordered})
 
 
 def table() -> str:
+    labels = [*PRESETS, *sorted({path.stem for path in RESULTS.glob("*.json")} - set(PRESETS))]
     rows, where = [], set()
-    for preset in PRESETS:
-        runs = stored_runs(preset)
-        if not runs:
-            rows.append(f"| {preset} | not run | | | | |")
+    for label in labels:
+        kept = stored(label)
+        if not kept["runs"]:
+            rows.append(f"| `{label}` | not run | | | | | |")
             continue
-        where |= {(run["commit"], run["machine"]) for run in runs}
-        rows.append(row(preset, runs))
+        where |= {(run["commit"], run["machine"]) for run in kept["runs"]}
+        rows.append(row(label, kept))
     header = [
-        "| preset | epochs | training time per run | test accuracy, mean ± sd "
+        "| run | `dvc exp run -S` | epochs | training time per run | test accuracy, mean ± sd "
         "| min to max | seeds |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     measured = [f"Measured at commit {c} on {m}." for c, m in sorted(where)]
     return "\n".join([*header, *rows, "", *measured])
 
 
-def row(preset: str, runs: list[dict]) -> str:
+def row(label: str, kept: dict) -> str:
+    runs = kept["runs"]
     accuracies = [run["test_accuracy"] for run in runs]
     seconds = [run["train_seconds"] for run in runs]
     spread = statistics.stdev(accuracies) if len(runs) > 1 else 0.0
     epochs = "/".join(map(str, sorted({run["epochs"] for run in runs})))
+    flags = " ".join(kept["overrides"])
     return (
-        f"| `{preset}` | {epochs} | {format_seconds(min(seconds))} to "
+        f"| `{label}` | `{flags}` | {epochs} | {format_seconds(min(seconds))} to "
         f"{format_seconds(max(seconds))} | {statistics.mean(accuracies):.2%} ± {spread:.2%} | "
         f"{min(accuracies):.2%} to {max(accuracies):.2%} | {len(runs)} |"
     )
@@ -123,9 +131,15 @@ def main() -> None:
     parser.add_argument("--preset", action="append", default=[], choices=PRESETS,
                         help="run this preset (repeatable)")  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--label", help="the row's name, for one preset with -S (default: preset)")
+    parser.add_argument("-S", dest="overrides", action="append", default=[],
+                        help="a further `dvc exp run -S` override (repeatable)")  # fmt: skip
     args = parser.parse_args()
+    if (args.label or args.overrides) and len(args.preset) != 1:
+        parser.error("--label and -S go with exactly one --preset")
     for preset in args.preset:
-        run_preset(preset, args.seeds)
+        overrides = [f"model={preset}", *args.overrides]
+        run_label(args.label or preset, overrides, args.seeds)
     print(table())
 
 

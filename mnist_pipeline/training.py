@@ -287,12 +287,18 @@ def learning_rate(train: TrainParams, steps_per_epoch: int):
 
 
 def make_optimizer(train: TrainParams, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    """The optimizer; with ``ema_momentum``, one that also averages the weights.
+
+    Keras's ``fit`` ends by writing the average into the model (Polyak averaging):
+    the validation curve shows the raw weights, the saved model the averaged ones.
+    """
     rate = learning_rate(train, steps_per_epoch)
+    averaging = {"use_ema": True, "ema_momentum": train.ema_momentum} if train.ema_momentum else {}
     if train.optimizer == "adam":
-        return keras.optimizers.Adam(rate)
+        return keras.optimizers.Adam(rate, **averaging)
     if train.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate)
-    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.AdamW(rate, **averaging)
+    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, **averaging)
 
 
 def make_loss(label_smoothing: float) -> keras.losses.Loss:

@@ -95,6 +95,7 @@ def tiny_params(**sections) -> dict:
             "optimizer": "adam",
             "schedule": "constant",
             "label_smoothing": 0.0,
+            "ema_momentum": 0.0,
             "early_stopping_patience": 0,
             "mixed_precision": False,
             "distribute": "auto",

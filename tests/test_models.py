@@ -278,3 +278,25 @@ def test_the_params_schema_allows_exactly_the_registered_architectures():
     members = (PlainModel, NormalisedModel)
     schema = [arch for kind in members for arch in get_args(kind.model_fields["arch"].annotation)]
     assert sorted(schema) == sorted(ARCHITECTURES)
+
+
+def test_weight_averaging_ends_with_the_average_of_the_weights():
+    images = np.random.default_rng(3).integers(0, 256, (32, 28, 28), dtype=np.uint8)
+    targets = np.eye(10)[np.arange(32) % 10]
+
+    def trained(momentum: float) -> keras.Model:
+        keras.utils.set_random_seed(0)
+        model = build_model(MODEL, with_train(ema_momentum=momentum, learning_rate=0.01), 4)
+        model.fit(images, targets, batch_size=8, epochs=2, verbose=0)
+        return model
+
+    plain, averaged = trained(0.0), trained(0.9)
+    assert not plain.optimizer.use_ema and averaged.optimizer.use_ema
+    averages = averaged.optimizer._model_variables_moving_average  # what fit wrote back
+    for weight, average in zip(averaged.trainable_weights, averages, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), average.numpy())
+    differs = [
+        not np.array_equal(a.numpy(), b.numpy())
+        for a, b in zip(plain.trainable_weights, averaged.trainable_weights, strict=True)
+    ]
+    assert any(differs)

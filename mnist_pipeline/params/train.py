@@ -69,6 +69,8 @@ class TrainParams(Section):
     schedule: Literal["constant", "cosine", "warmup_cosine"]
     warmup_epochs: Annotated[StrictFloat, Field(ge=0, le=1000)] | None = None  # warmup_cosine's
     label_smoothing: Annotated[StrictFloat, Field(ge=0, lt=1)]
+    # The optimizer keeps a moving average of the weights, which the model ends with; 0 is off.
+    ema_momentum: Annotated[StrictFloat, Field(ge=0, lt=1)]
     # Epochs without a better val_loss before training stops and takes the best epoch's
     # weights back; 0 is off.
     early_stopping_patience: Annotated[StrictInt, Field(ge=0)]
