@@ -3,9 +3,10 @@
 The digits are scikit-learn's 1,797 handwritten digits (43 writers, UCI; not
 MNIST), drawn as pen strokes on a page, dark on light, then given one effect
 at a time and all together: uneven light and a shadow, ruled paper, squared
-paper, stray marks, a thick marker, a thin pencil, a small digit on a large
-page. Each image goes through the same code as `mnist-predict` (read_digit,
-then the model). A fixed seed makes every run see the same images.
+paper, stray marks, a thick marker, a hard-edged pen of even width, a thin
+pencil, a small digit on a large page. Each image goes through the same code
+as `mnist-predict` (read_digit, then the model). A fixed seed makes every run
+see the same images. Each effect's commonest mistake is printed beside it.
 
     python bench/predict_photos.py [--model models/model.onnx] [--seed 0] [--limit N]
 
@@ -63,6 +64,15 @@ def thick_marker(digit, rng) -> np.ndarray:
     return on_page(np.asarray(ink, np.float32) / 255, (side, side), rng, ink_level=15)
 
 
+def hard_pen(digit, rng) -> np.ndarray:
+    """A felt-tip or gel pen: strokes of one width, fully dark, with hard edges (no grey)."""
+    height = int(rng.integers(90, 180))
+    core = Image.fromarray(((strokes(digit, height, level=0.55) > 0.5) * 255).astype(np.uint8))
+    ink = core.filter(ImageFilter.MaxFilter(2 * (height // 40) + 1))  # the pen's width
+    side = int(height * rng.uniform(1.6, 2.6))
+    return on_page((np.asarray(ink) > 127).astype(np.float32), (side, side), rng, ink_level=25)
+
+
 def thin_pencil(digit, rng) -> np.ndarray:
     """Narrow, grey, grainy strokes."""
     height = int(rng.integers(90, 180))
@@ -77,7 +87,7 @@ def small_on_large_page(digit, rng) -> np.ndarray:
 
 
 def all_together(digit, rng) -> np.ndarray:
-    base = [clean, thick_marker, thin_pencil, small_on_large_page][int(rng.integers(4))]
+    base = [clean, thick_marker, hard_pen, thin_pencil, small_on_large_page][int(rng.integers(5))]
     page = ruled_paper(base(digit, rng), rng, squared=bool(rng.random() < 0.5))
     return uneven_light(stray_marks(page, rng), rng)
 
@@ -89,6 +99,7 @@ EFFECTS: dict[str, Callable] = {
     "squared paper": lambda digit, rng: ruled_paper(clean(digit, rng), rng, squared=True),
     "stray marks": lambda digit, rng: stray_marks(clean(digit, rng), rng),
     "thick marker": thick_marker,
+    "hard-edged pen": hard_pen,
     "thin pencil": thin_pencil,
     "small digit, large page": small_on_large_page,
     "all together": all_together,
@@ -104,7 +115,8 @@ def as_jpeg(page: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def effect_accuracy(classifier, effect: Callable, digits, labels, seed: int) -> float:
+def effect_predictions(classifier, effect: Callable, digits, labels, seed: int) -> np.ndarray:
+    """The digit read from each image given ``effect``; -1 where the command refuses the image."""
     rng = np.random.default_rng(seed)
     read = [_read_or_none(as_jpeg(effect(digit, rng))) for digit in digits]
     found = [index for index, pixels in enumerate(read) if pixels is not None]
@@ -112,7 +124,17 @@ def effect_accuracy(classifier, effect: Callable, digits, labels, seed: int) -> 
     if found:
         pixels = np.stack([read[index] for index in found])
         predicted[found] = classifier.probabilities(pixels).argmax(1)
-    return float(np.mean(predicted == labels))
+    return predicted
+
+
+def commonest_mistake(labels: np.ndarray, predicted: np.ndarray) -> str:
+    wrong = predicted != labels
+    if not wrong.any():
+        return "none"
+    pairs = np.stack([labels[wrong], predicted[wrong]])
+    pairs, counts = np.unique(pairs, axis=1, return_counts=True)
+    actual, read_as = pairs[:, counts.argmax()]
+    return f"{actual} read as {read_as} ({counts.max()} of {wrong.sum()})"
 
 
 def _read_or_none(image: bytes) -> np.ndarray | None:
@@ -142,9 +164,11 @@ def main() -> None:
     digits = load_digits()
     images, labels = digits.images[: args.limit], digits.target[: args.limit]
     print(f"{len(labels)} handwritten digits (scikit-learn's, 43 writers), seed {args.seed}")
+    print(f"  {'effect':<24} accuracy  commonest mistake")
     for name, effect in EFFECTS.items():
-        accuracy = effect_accuracy(classifier, effect, images, labels, args.seed)
-        print(f"  {name:<24} {accuracy:.1%}")
+        predicted = effect_predictions(classifier, effect, images, labels, args.seed)
+        mistake = commonest_mistake(labels, predicted)
+        print(f"  {name:<24} {np.mean(predicted == labels):>7.1%}   {mistake}")
     direct, through = mnist_accuracy(classifier, args.data)
     print(f"MNIST test digits: {direct:.2%} as they are, {through:.2%} through the normalisation")
 
