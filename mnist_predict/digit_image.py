@@ -9,7 +9,7 @@ paper, stray marks, a small digit on a large page.
 """
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageFilter, ImageOps
 
 from mnist_pipeline.dataset import IMAGE_SHAPE
 
@@ -26,6 +26,8 @@ LINE_DARKNESS = 0.05  # darker than the paper by this share: maybe a line
 NEARBY = 0.3  # of the digit's size: pieces of ink this far from it belong to it
 PIECE_INK = 0.15  # of the digit's ink: a piece this large is a broken stroke, not a mark ...
 PIECE_REACH = 0.6  # ... and belongs to the digit from this far (of its size)
+MNIST_STROKE = 0.09  # MNIST's median stroke width, as a share of the digit's longer side
+WIDEST_STROKE = 2 * MNIST_STROKE  # wider strokes (a marker's) are thinned to this
 
 
 class NoInkError(ValueError):
@@ -40,7 +42,7 @@ def normalise_digit(image: Image.Image | np.ndarray) -> np.ndarray:
     if _side(box) < MIN_DETAIL and max(page.size) > ANALYSIS_SIZE:
         # A small digit on a large page: find it again at full detail, in its own window.
         ink, box = _find_digit(page.crop(_around(box, ink.shape, page.size)))
-    return _centre_by_mass(_fit_box(ink[box]))
+    return _centre_by_mass(_fit_box(_thinned(ink[box])))
 
 
 def _find_digit(page: Image.Image) -> tuple[np.ndarray, tuple[slice, slice]]:
@@ -52,6 +54,26 @@ def _find_digit(page: Image.Image) -> tuple[np.ndarray, tuple[slice, slice]]:
         page = page.reduce(int(1 / scale)).resize(size, Image.Resampling.BOX)
     ink = _ink_intensity(np.asarray(page, dtype=np.float32))
     return ink, _digit_box(ink)
+
+
+def _thinned(ink: np.ndarray) -> np.ndarray:
+    """A marker's strokes thinned toward MNIST's width, which the model learnt digits in."""
+    excess = _stroke_width(ink >= 128) - WIDEST_STROKE * max(ink.shape)
+    size = 2 * round(excess / 2) + 1  # each side of a stroke loses (size - 1) / 2
+    if size < 3:
+        return ink
+    darkest = Image.fromarray(ink.astype(np.uint8)).filter(ImageFilter.MinFilter(size))
+    return np.asarray(darkest, np.float32)
+
+
+def _stroke_width(inked: np.ndarray) -> float:
+    """Twice the inked area over the outline's length: a long stroke's width."""
+    inside = np.count_nonzero(inked[:, 1:] != inked[:, :-1]) + np.count_nonzero(
+        inked[1:] != inked[:-1]
+    )
+    # Ink on the crop's edge is outline too (the paper beyond it was cropped away).
+    edges = sum(np.count_nonzero(edge) for edge in (inked[0], inked[-1], inked[:, 0], inked[:, -1]))
+    return 2 * np.count_nonzero(inked) / max(inside + edges, 1)
 
 
 def _side(box: tuple[slice, slice]) -> int:

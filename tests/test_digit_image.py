@@ -155,3 +155,23 @@ def test_a_digit_broken_into_pieces_is_read_whole():
 def test_a_small_mark_as_far_away_is_still_left_out():
     marked = normalise_digit(ring_page(dot_below=60))
     np.testing.assert_array_equal(marked, normalise_digit(ring_page()))
+
+
+def drawn_seven(pen_width: int) -> Image.Image:
+    """A 7 drawn 300 pixels tall with a pen of ``pen_width``, dark on a white page."""
+    page = Image.new("L", (500, 500), 255)
+    ImageDraw.Draw(page).line([(150, 100), (330, 100), (210, 400)], fill=0, width=pen_width)
+    return page
+
+
+def stroke_width(digit: np.ndarray) -> float:
+    inked = np.pad(digit >= 128, 1)
+    outline = np.sum(inked[:, 1:] != inked[:, :-1]) + np.sum(inked[1:] != inked[:-1])
+    return 2 * inked.sum() / outline
+
+
+def test_past_a_markers_width_a_thicker_stroke_is_read_no_thicker():
+    """Strokes beyond twice MNIST's width (a third of the digit's height here) are thinned."""
+    marker, thicker = (normalise_digit(drawn_seven(width)) for width in (100, 150))
+    assert stroke_width(thicker) < stroke_width(marker) + 0.2  # unthinned: 0.8 wider
+    assert similarity(thicker, marker) > 0.8
