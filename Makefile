@@ -40,7 +40,7 @@ gpu: $(UV)
 	$(PLOTS_PAGE)
 
 # params.yaml from conf/, as `dvc exp run` composes it; after an edit of conf/, before `dvc repro`.
-params: install
+params: $(BIN)/dvc
 	python -m mnist_pipeline.params.compose
 
 repro: install

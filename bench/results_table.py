@@ -6,7 +6,8 @@ workspace (the workspace is left as it is):
     dvc exp run --temp -f -n <label>-seed<seed> -S model=<preset> -S seed=<seed> [-S ...] evaluate
 
 ``-f`` trains afresh even where DVC's run-cache holds the run, so that every
-run is timed. The seed also changes the validation split and the augmentation.
+run is timed (it runs every stage up to evaluate, the download too). The seed
+also changes the validation split and the augmentation.
 Test accuracy is read back with `dvc exp show --json` (metrics/evaluate.json):
 that of the model training ends with, nothing chosen on the test set. Training
 time is the line the train stage prints: the wall time of `fit`, validation
@@ -64,7 +65,10 @@ def run_once(label: str, overrides: list[str], seed: int) -> dict:
     run = run_experiment(name, arguments, log, Stop())
     if run.returncode != 0:
         sys.exit(f"dvc exp run {name} failed (exit {run.returncode}); see {log}")
-    (epochs, seconds) = FIT_LINE.findall(log.read_text())[-1]
+    fits = FIT_LINE.findall(log.read_text())
+    if not fits:
+        sys.exit(f"dvc exp run {name}: the train stage printed no training time; see {log}")
+    epochs, seconds = fits[-1]
     accuracy = metric_value(experiment_metrics(name, "metrics/evaluate.json"), "test.accuracy")
     return {"seed": seed, "epochs": int(epochs), "train_seconds": float(seconds),
             "test_accuracy": accuracy, "commit": commit(), "machine": machine()}  # fmt: skip

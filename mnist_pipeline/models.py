@@ -13,7 +13,7 @@ import keras
 from keras import layers
 
 from mnist_pipeline.dataset import IMAGE_SHAPE, NUM_CLASSES
-from mnist_pipeline.params.train import AugmentParams, ModelParams, NormalisedModel
+from mnist_pipeline.params.train import AugmentParams, ModelParams, NormalisedModel, PlainModel
 
 # One grey channel; Keras adds it to (N, 28, 28) input itself.
 INPUT_SHAPE = (*IMAGE_SHAPE, 1)
@@ -45,7 +45,7 @@ def _conv_block(
     ]
 
 
-def basic(params: ModelParams) -> list[layers.Layer]:
+def basic(params: PlainModel) -> list[layers.Layer]:
     """The standard MNIST CNN: two conv/pool blocks, one hidden dense layer (~225k weights)."""
     return [
         layers.Conv2D(32, 3, activation="relu"),  # -> 26x26x32
@@ -59,7 +59,7 @@ def basic(params: ModelParams) -> list[layers.Layer]:
     ]
 
 
-def deep(params: ModelParams) -> list[layers.Layer]:
+def deep(params: PlainModel) -> list[layers.Layer]:
     """Three 3x3 convs, two pools, two hidden dense layers."""
     return [
         layers.Conv2D(32, 3, activation="relu"),  # -> 26x26x32

@@ -31,13 +31,6 @@ ERROR_CELL_COLOURS = ListedColormap(
 ).with_extremes(bad=(0, 0, 0, 0))
 CORRECT_CELL_COLOURS = ListedColormap(["#d0d7de"], name="correct").with_extremes(bad=(0, 0, 0, 0))
 GRID_COLOUR = "#eaeef2"
-# The report's figures: file name and title, in the order report.md shows them.
-FIGURES = {
-    "confusion_matrix.png": "Confusion matrix",
-    "training_curves.png": "Training curves",
-    "sample_predictions.png": "Sample predictions",
-    "misclassified.png": "Most confidently misclassified",
-}
 HISTORY_FILES = {  # the curves training.LiveCurves logs through dvclive
     "train_loss": "train/loss.tsv",
     "val_loss": "val/loss.tsv",
@@ -78,19 +71,24 @@ def figures(
     history: pd.DataFrame,
     shown: dict[str, Shown],
     params: ReportParams,
-) -> dict[str, Figure]:
-    """Every figure of ``FIGURES``, by file name."""
-    drawn = {
-        "confusion_matrix.png": confusion_figure(predictions),
-        "training_curves.png": training_curves_figure(history),
-        "sample_predictions.png": image_grid_figure(
-            shown["samples"], params.sample_images, "Test images: predicted (confidence)"
+) -> dict[str, tuple[str, Figure]]:
+    """The report's figures by file name, each with its title, in report.md's order."""
+    return {
+        "confusion_matrix.png": ("Confusion matrix", confusion_figure(predictions)),
+        "training_curves.png": ("Training curves", training_curves_figure(history)),
+        "sample_predictions.png": (
+            "Sample predictions",
+            image_grid_figure(
+                shown["samples"], params.sample_images, "Test images: predicted (confidence)"
+            ),
         ),
-        "misclassified.png": image_grid_figure(
-            shown["mistakes"], params.misclassified_images, "Most confident mistakes"
+        "misclassified.png": (
+            "Most confidently misclassified",
+            image_grid_figure(
+                shown["mistakes"], params.misclassified_images, "Most confident mistakes"
+            ),
         ),
     }
-    return {name: drawn[name] for name in FIGURES}
 
 
 def confusion_counts(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +209,10 @@ def image_grid_figure(shown: Shown, count: int, title: str) -> Figure:
     )
 
 
-def markdown_report(summary: dict, per_class: list[dict], history: pd.DataFrame) -> str:
+def markdown_report(
+    summary: dict, per_class: list[dict], history: pd.DataFrame, titles: dict[str, str]
+) -> str:
+    """The report's text; ``titles`` are its figures' by file name."""
     test, val = summary["test"], summary["val"]
     lines = [
         "# MNIST test report",
@@ -238,6 +239,6 @@ def markdown_report(summary: dict, per_class: list[dict], history: pd.DataFrame)
         "",
         "## Figures",
         "",
-        *(f"![{title}]({name})\n" for name, title in FIGURES.items()),
+        *(f"![{title}]({name})\n" for name, title in titles.items()),
     ]
     return "\n".join(lines)

@@ -62,8 +62,14 @@ def _thinned(ink: np.ndarray) -> np.ndarray:
     size = 2 * round(excess / 2) + 1  # each side of a stroke loses (size - 1) / 2
     if size < 3:
         return ink
-    darkest = Image.fromarray(ink.astype(np.uint8)).filter(ImageFilter.MinFilter(size))
-    return np.asarray(darkest, np.float32)
+    # Ink is bright here: the least ink in each window is the eroded stroke.
+    eroded = Image.fromarray(ink.astype(np.uint8)).filter(ImageFilter.MinFilter(size))
+    thinned = np.asarray(eroded, np.float32)
+    # Cropped again: the strokes' outer edges moved in, and the digit must still fill the box.
+    rows, columns = (np.flatnonzero(thinned.max(axis=axis)) for axis in (1, 0))
+    if not len(rows):  # nothing left (never so for a digit's strokes): keep them as they were
+        return ink
+    return thinned[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
 
 def _stroke_width(inked: np.ndarray) -> float:

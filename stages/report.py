@@ -31,10 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     drawn = figures(
         read_predictions(args.predictions), history, load_gallery(args.gallery), stage_params.report
     )
+    titles = {name: title for name, (title, _) in drawn.items()}
     with atomic_path(args.out, directory=True) as folder:
-        for name, figure in drawn.items():
+        for name, (_, figure) in drawn.items():
             save_figure(figure, folder / name)
-        (folder / "report.md").write_text(markdown_report(summary, per_class, history))
+        (folder / "report.md").write_text(markdown_report(summary, per_class, history, titles))
         check_unchanged(args.params, stage_params)
     print(f"test accuracy {summary['test']['accuracy']:.4f}; report in {args.out / 'report.md'}")
 

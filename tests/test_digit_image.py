@@ -173,5 +173,5 @@ def stroke_width(digit: np.ndarray) -> float:
 def test_past_a_markers_width_a_thicker_stroke_is_read_no_thicker():
     """Strokes beyond twice MNIST's width (a third of the digit's height here) are thinned."""
     marker, thicker = (normalise_digit(drawn_seven(width)) for width in (100, 150))
-    assert stroke_width(thicker) < stroke_width(marker) + 0.2  # unthinned: 0.8 wider
+    assert stroke_width(thicker) < stroke_width(marker) + 0.4  # unthinned: 0.8 wider
     assert similarity(thicker, marker) > 0.8

@@ -12,7 +12,7 @@ import pytest
 from mnist_pipeline.modelfile import load_model, save_model
 from mnist_pipeline.models import ARCHITECTURES, RandomStrokeWidth, inference_model, make_network
 from mnist_pipeline.params.train import NormalisedModel, PlainModel, TrainParams, model_params
-from mnist_pipeline.training import build_model, learning_rate, make_loss, make_optimizer
+from mnist_pipeline.training import build_model
 from tests.conftest import NORMALISED_ARCHITECTURES, tiny_model, tiny_params
 
 MODEL = model_params(tiny_params()["model"])
@@ -144,42 +144,6 @@ def test_stroke_width_augmentation_comes_first_and_only_when_asked():
     assert "RandomStrokeWidth" not in layer_kinds(make_network(MODEL))
 
 
-@pytest.mark.parametrize(("name", "kind"), [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD")])
-def test_optimizer_follows_the_param(name, kind):
-    optimizer = make_optimizer(with_train(optimizer=name, learning_rate=0.01))
-    assert type(optimizer).__name__ == kind
-    assert float(optimizer.learning_rate) == pytest.approx(0.01)
-
-
-def test_cosine_decays_to_zero_and_warmup_rises_first():
-    cosine = learning_rate(with_train(schedule="cosine", epochs=4, learning_rate=0.01), 10)
-    assert float(cosine(0)) == pytest.approx(0.01)
-    assert float(cosine(40)) == pytest.approx(0.0, abs=1e-7)
-    warm = learning_rate(
-        with_train(schedule="warmup_cosine", epochs=4, warmup_epochs=1, learning_rate=0.01), 10
-    )
-    assert float(warm(0)) < float(warm(5)) < float(warm(10)) == pytest.approx(0.01)
-    assert float(warm(40)) == pytest.approx(0.0, abs=1e-7)
-    short = learning_rate(
-        with_train(schedule="warmup_cosine", epochs=2, warmup_epochs=0.3, learning_rate=0.01), 10
-    )
-    assert float(short(3)) == pytest.approx(0.01)  # the peak after 0.3 of 10 steps
-
-
-def test_label_smoothing_is_cross_entropy_against_smoothed_one_hot_targets():
-    labels = np.array([0, 3])
-    one_hot = np.eye(10)[labels]  # as training.batches gives them
-    probabilities = np.full((2, 10), 0.05, np.float32)
-    probabilities[[0, 1], labels] = 0.55
-    smoothing = 0.1
-    targets = np.full((2, 10), smoothing / 10)
-    targets[[0, 1], labels] += 1 - smoothing
-    expected = -(targets * np.log(probabilities)).sum(axis=1).mean()
-    assert float(make_loss(smoothing)(one_hot, probabilities)) == pytest.approx(expected, rel=1e-5)
-    plain = -np.log(0.55)
-    assert float(make_loss(0.0)(one_hot, probabilities)) == pytest.approx(plain, rel=1e-5)
-
-
 def every_knob_model() -> keras.Model:
     model = build_model(
         with_model(
@@ -278,25 +242,3 @@ def test_the_params_schema_allows_exactly_the_registered_architectures():
     members = (PlainModel, NormalisedModel)
     schema = [arch for kind in members for arch in get_args(kind.model_fields["arch"].annotation)]
     assert sorted(schema) == sorted(ARCHITECTURES)
-
-
-def test_weight_averaging_ends_with_the_average_of_the_weights():
-    images = np.random.default_rng(3).integers(0, 256, (32, 28, 28), dtype=np.uint8)
-    targets = np.eye(10)[np.arange(32) % 10]
-
-    def trained(momentum: float) -> keras.Model:
-        keras.utils.set_random_seed(0)
-        model = build_model(MODEL, with_train(ema_momentum=momentum, learning_rate=0.01), 4)
-        model.fit(images, targets, batch_size=8, epochs=2, verbose=0)
-        return model
-
-    plain, averaged = trained(0.0), trained(0.9)
-    assert not plain.optimizer.use_ema and averaged.optimizer.use_ema
-    averages = averaged.optimizer._model_variables_moving_average  # what fit wrote back
-    for weight, average in zip(averaged.trainable_weights, averages, strict=True):
-        np.testing.assert_array_equal(weight.numpy(), average.numpy())
-    differs = [
-        not np.array_equal(a.numpy(), b.numpy())
-        for a, b in zip(plain.trainable_weights, averaged.trainable_weights, strict=True)
-    ]
-    assert any(differs)

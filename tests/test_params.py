@@ -147,8 +147,8 @@ def test_a_misspelled_key_lists_the_allowed_ones(tmp_path):
     with pytest.raises(
         ParamsError,
         match=r"unknown key 'train.epoch' \(did you mean 'epochs'\?\); allowed here: "
-        r"batch_size, devices, distribute, early_stopping_patience, epochs, label_smoothing, "
-        r"learning_rate, mixed_precision, optimizer, schedule, warmup_epochs",
+        r"batch_size, devices, distribute, early_stopping_patience, ema_momentum, epochs, "
+        r"label_smoothing, learning_rate, mixed_precision, optimizer, schedule, warmup_epochs",
     ):
         load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
 
@@ -312,6 +312,10 @@ def test_warmup_may_be_a_fraction_of_an_epoch(tmp_path):
             {"train": {"devices": ["GPU:0"]}},
             "train.devices does nothing with train.distribute auto",
         ),
+        (
+            {"train": {"ema_momentum": 0.99, "early_stopping_patience": 2}},
+            "train.ema_momentum does nothing with train.early_stopping_patience 2",
+        ),
     ],
 )
 def test_a_key_that_cannot_act_is_refused(tmp_path, changes, expected):
@@ -321,6 +325,13 @@ def test_a_key_that_cannot_act_is_refused(tmp_path, changes, expected):
         load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
     assert expected in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_a_model_without_an_arch_is_named_as_missing_its_arch(tmp_path):
+    params = tiny_params()
+    del params["model"]["arch"]
+    with pytest.raises(ParamsError, match=r"missing key 'model\.arch'$"):
+        load_params(write_params(tmp_path / "params.yaml", params), TrainStageParams)
 
 
 def committed_project(root: Path) -> Path:

@@ -21,6 +21,7 @@ from typing import Annotated, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic_core import PydanticCustomError
 
 from mnist_pipeline.errors import ParamsError
 
@@ -40,6 +41,12 @@ class StageParams(BaseModel):
 
 
 Schema = TypeVar("Schema", bound=BaseModel)
+INAPPLICABLE = "inapplicable"  # the error type of a key set where it does nothing
+
+
+def inapplicable(message: str) -> PydanticCustomError:
+    """A key set where, with the others' values, it would do nothing: refused in its own words."""
+    return PydanticCustomError(INAPPLICABLE, message.replace("{", "{{").replace("}", "}}"))
 
 
 def load_params(path: str | Path, schema: type[Schema], overrides: Sequence[str] = ()) -> Schema:
@@ -157,8 +164,8 @@ def _read_yaml(path: Path, schema: type[BaseModel]) -> dict:
 
 
 def _describe(problem: dict, schema: type[BaseModel], found: str) -> str:
-    sections, key, picked = _walk(problem["loc"][:-1], schema)
-    picked = f" (with {picked})" if picked else ""  # which keys belong depends on it
+    sections, key, chosen = _walk(problem["loc"][:-1], schema)
+    picked = f" (with {chosen})" if chosen else ""  # which keys belong depends on it
     key = ".".join([*key, str(problem["loc"][-1])]) if problem["loc"] else "(top level)"
     if problem["type"] == "extra_forbidden":
         allowed = sorted({name for model in sections for name in model.model_fields})
@@ -172,8 +179,10 @@ def _describe(problem: dict, schema: type[BaseModel], found: str) -> str:
         context = problem["ctx"]
         field, tags = context["discriminator"].strip("'"), context["expected_tags"]
         return f"{key}.{field}: {_shown(context['tag'])} is not allowed: expected one of {tags}"
-    if problem["type"] == "value_error":  # a rule across keys: its own words say it all
-        return str(problem["ctx"]["error"])
+    if problem["type"] == INAPPLICABLE:  # a rule across keys: its own words say it all
+        return problem["msg"]
+    if problem["type"] == "union_tag_not_found":
+        return f"missing key '{key}.{problem['ctx']['discriminator'].strip(chr(39))}'"
     message = problem["msg"][0].lower() + problem["msg"][1:]
     return f"{key}: {_shown(problem['input'])} is not allowed: {message}"
 

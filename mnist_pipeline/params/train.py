@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from mnist_pipeline.params import Section, Seed, StageParams
+from mnist_pipeline.params import Section, Seed, StageParams, inapplicable
 
 DEVICE = r"^(/?(device:)?)?(CPU|GPU|cpu|gpu):\d+$"  # GPU:0, /gpu:1, /device:CPU:0
 
@@ -56,7 +56,7 @@ ModelParams = Annotated[PlainModel | NormalisedModel, Field(discriminator="arch"
 
 
 def model_params(section: dict) -> PlainModel | NormalisedModel:
-    """The ``model`` section validated on its own (tests and benchmarks build networks so)."""
+    """The ``model`` section validated on its own (tests build networks so)."""
     return TypeAdapter(ModelParams).validate_python(section)
 
 
@@ -84,19 +84,25 @@ class TrainParams(Section):
     def _only_keys_that_act(self) -> "TrainParams":
         warmup = self.schedule == "warmup_cosine"
         if warmup and self.warmup_epochs is None:
-            raise ValueError(
+            raise inapplicable(
                 "train.schedule warmup_cosine needs train.warmup_epochs "
-                "(dvc exp run -S +train.warmup_epochs=1)"
+                "(dvc exp run -S train.schedule=warmup_cosine -S +train.warmup_epochs=1)"
             )
         if not warmup and self.warmup_epochs is not None:
-            raise ValueError(
+            raise inapplicable(
                 f"train.warmup_epochs does nothing with train.schedule {self.schedule}: "
-                "remove it, or use schedule warmup_cosine"
+                "remove it (dvc exp run -S '~train.warmup_epochs'), or use warmup_cosine"
             )
         if self.devices and self.distribute != "mirrored":
-            raise ValueError(
+            raise inapplicable(
                 f"train.devices does nothing with train.distribute {self.distribute}: "
                 "set it to [] or use distribute mirrored"
+            )
+        if self.ema_momentum and self.early_stopping_patience:
+            # Early stopping's best epoch replaces the averaged weights when training ends.
+            raise inapplicable(
+                "train.ema_momentum does nothing with train.early_stopping_patience "
+                f"{self.early_stopping_patience}: set one of them to 0"
             )
         return self
 
