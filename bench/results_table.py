@@ -54,9 +54,13 @@ def commit() -> str:
     return head.stdout.strip() + ("+uncommitted changes" if dirty else "")
 
 
+def experiment_name(label: str, seed: int) -> str:
+    return f"{label}-seed{seed}"
+
+
 def run_once(label: str, overrides: list[str], seed: int) -> dict:
     """One experiment; its epochs, training seconds and test accuracy."""
-    name = f"{label}-seed{seed}"
+    name = experiment_name(label, seed)
     # A rerun takes the name again: DVC refuses a second experiment under one name.
     subprocess.run([dvc_executable(), "exp", "remove", name], capture_output=True)
     settings = [f"seed={seed}", *overrides]

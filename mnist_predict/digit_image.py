@@ -169,20 +169,10 @@ def _paper_brightness(gray: np.ndarray) -> np.ndarray:
     height, width = whole.shape[0] // rows, whole.shape[1] // columns
     # Rows of cells first, then columns: contiguous reductions, far faster than both at once.
     brightest = whole.reshape(rows, height, -1).max(axis=1).reshape(rows, columns, width).max(2)
-    brightest = _brightest_of_neighbours(brightest)
-    smooth = Image.fromarray(brightest, mode="F").resize(
-        (gray.shape[1], gray.shape[0]), Image.Resampling.BILINEAR
-    )
+    # Each cell's brightest over itself and the eight cells around it (edges repeated).
+    neighbours = Image.fromarray(brightest, mode="F").filter(ImageFilter.MaxFilter(3))
+    smooth = neighbours.resize((gray.shape[1], gray.shape[0]), Image.Resampling.BILINEAR)
     return np.asarray(smooth)
-
-
-def _brightest_of_neighbours(cells: np.ndarray) -> np.ndarray:
-    """Each cell's maximum over itself and the eight cells around it."""
-    padded = np.pad(cells, 1, mode="edge")
-    rows, columns = cells.shape
-    return np.max(
-        [padded[r : r + rows, c : c + columns] for r in range(3) for c in range(3)], axis=0
-    )
 
 
 def _without_lines(darkness: np.ndarray) -> np.ndarray:

@@ -1,0 +1,83 @@
+"""The mean of a results-table row's stored runs: an ensemble of its seeds' models.
+
+Each seed of a row in bench/results/ (``results_table.py --label ROW``) is a
+model trained with its own seed, which also draws its own validation split: a
+bagged ensemble, where `make ensemble`'s members all share the default split.
+Each run's model is read from its experiment, ``<row>-seed<seed>``; where that
+experiment is gone (``dvc exp remove``, another clone) it is run again with
+the stored overrides, which DVC's run-cache restores in seconds where it holds
+the run, and trains otherwise. The members' probabilities on the test set are
+averaged in the stored seeds' order, so the figure for N members is decided
+before any test score is seen; the first 1, 2, ... N are printed too.
+
+    python bench/ensemble_of_runs.py --label best_ema [--members 5]
+
+The result is kept in bench/results/ensembles/<row>.json, with the commit.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import dvc.api
+import numpy as np
+from results_table import RESULTS, commit, experiment_name, stored
+
+from mnist_pipeline.atomic import write_json
+from mnist_pipeline.classifier import load_classifier
+from mnist_pipeline.dataset import Split, split_path
+from mnist_pipeline.ensemble import ensemble_metrics, member_accuracies
+from mnist_pipeline.tune import Stop, existing_experiments, run_experiment
+
+MODEL = "models/model.keras"  # paths.yaml's paths.model, as the experiments hold it
+
+
+def member_probabilities(label: str, run: dict, overrides: list[str], test: Split) -> np.ndarray:
+    """One stored run's model on the test set, its experiment restored first where it is gone."""
+    name = experiment_name(label, run["seed"])
+    if name not in existing_experiments():
+        settings = [f"seed={run['seed']}", *overrides]
+        arguments = [word for setting in settings for word in ("-S", setting)]
+        log = Path(".dvc/tmp/ensemble_of_runs") / f"{name}.log"
+        if run_experiment(name, [*arguments, "evaluate"], log, Stop()).returncode != 0:
+            sys.exit(f"dvc exp run {name} failed; see {log}")
+    with tempfile.TemporaryDirectory() as scratch:
+        model = Path(scratch) / "model.keras"
+        model.write_bytes(dvc.api.read(MODEL, rev=name, mode="rb"))
+        return load_classifier(model).probabilities(test.x)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--label", required=True, help="a row of bench/results/")
+    parser.add_argument("--members", type=int, default=5, help="the first N stored seeds")
+    parser.add_argument("--data", type=Path, default=Path("data/processed"))
+    args = parser.parse_args()
+    kept = stored(args.label)
+    runs = kept["runs"][: args.members]
+    if len(runs) < 2:
+        sys.exit(f"bench/results/{args.label}.json holds {len(runs)} runs; an ensemble needs 2")
+    test = Split.load(split_path(args.data, "test"))
+    members = [member_probabilities(args.label, run, kept["overrides"], test) for run in runs]
+    seeds = [run["seed"] for run in runs]
+    growing = [
+        ensemble_metrics(test, members[:count])["accuracy"] for count in range(1, len(runs) + 1)
+    ]
+    print(
+        f"{args.label}: members' test accuracy {member_accuracies(test, members)} (seeds {seeds})"
+    )
+    for count, accuracy in enumerate(growing, start=1):
+        print(f"  mean of the first {count}: {accuracy:.2%}")
+    write_json(
+        RESULTS / "ensembles" / f"{args.label}.json",
+        {"overrides": kept["overrides"], "seeds": seeds, "commit": commit(),
+         "members_test_accuracy": member_accuracies(test, members),
+         "mean_of_first_n_test_accuracy": growing},
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
