@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits
 
 from mnist_pipeline.atomic import sha256_of_file
 from mnist_pipeline.dataset import RAW_KEYS, RawData
-from mnist_pipeline.params.train import NormalisedModel
+from mnist_pipeline.params.train import NormalisedModel, TrainParams, model_params
 from mnist_predict.digit_image import normalise_digit
 from tests.browser import CHROMIUM
 
@@ -121,6 +121,16 @@ def tiny_model(**changes) -> dict:
     if section["arch"] in NORMALISED_ARCHITECTURES:
         section.setdefault("batch_norm", True)
     return section
+
+
+def tiny_model_params(**changes):
+    """tiny_model(**changes) as the train stage reads it."""
+    return model_params(tiny_model(**changes))
+
+
+def tiny_train_params(**changes) -> TrainParams:
+    """tiny_params' train section as the train stage reads it, with ``changes``."""
+    return TrainParams.model_validate(tiny_params()["train"]).model_copy(update=changes)
 
 
 def tiny_sources(source_file: Path, data: RawData) -> dict:

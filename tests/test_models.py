@@ -11,21 +11,13 @@ import pytest
 
 from mnist_pipeline.modelfile import load_model, save_model
 from mnist_pipeline.models import ARCHITECTURES, RandomStrokeWidth, inference_model, make_network
-from mnist_pipeline.params.train import NormalisedModel, PlainModel, TrainParams, model_params
+from mnist_pipeline.params.train import NormalisedModel, PlainModel
 from mnist_pipeline.training import build_model
-from tests.conftest import NORMALISED_ARCHITECTURES, tiny_model, tiny_params
-
-MODEL = model_params(tiny_params()["model"])
-TRAIN = TrainParams.model_validate(tiny_params()["train"])
-
-
-def with_model(**changes):
-    return model_params(tiny_model(**changes))
-
-
-def with_train(**changes):
-    return TRAIN.model_copy(update=changes)
-
+from tests.conftest import (
+    NORMALISED_ARCHITECTURES,
+    tiny_model_params,
+    tiny_train_params,
+)
 
 EVERY_VARIANT = [
     (arch, {"batch_norm": on} if arch in NORMALISED_ARCHITECTURES else {})
@@ -36,7 +28,9 @@ EVERY_VARIANT = [
 
 @pytest.mark.parametrize(("arch", "normalising"), EVERY_VARIANT)
 def test_every_architecture_maps_images_to_ten_probabilities(arch, normalising):
-    model = build_model(with_model(arch=arch, dropout=0.25, **normalising), TRAIN)
+    model = build_model(
+        tiny_model_params(arch=arch, dropout=0.25, **normalising), tiny_train_params()
+    )
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
     probabilities = np.asarray(model(images))
     assert probabilities.shape == (4, 10)
@@ -49,7 +43,7 @@ def layer_kinds(model: keras.Model) -> list[str]:
 
 
 def test_basic_is_the_standard_cnn():
-    model = make_network(MODEL)
+    model = make_network(tiny_model_params())
     assert layer_kinds(model) == [
         "Rescaling",  # pixels 0-255 in: the model scales them itself
         "Conv2D",
@@ -65,14 +59,16 @@ def test_basic_is_the_standard_cnn():
 
 
 def test_deep_has_three_convs_two_pools_and_two_hidden_dense_layers():
-    kinds = layer_kinds(make_network(with_model(arch="deep")))
+    kinds = layer_kinds(make_network(tiny_model_params(arch="deep")))
     assert (kinds.count("Conv2D"), kinds.count("MaxPooling2D"), kinds.count("Dense")) == (3, 2, 3)
 
 
 def test_bn_dropout_normalises_and_drops_out_each_block():
-    kinds = layer_kinds(make_network(with_model(arch="bn_dropout", dropout=0.25)))
+    kinds = layer_kinds(make_network(tiny_model_params(arch="bn_dropout", dropout=0.25)))
     assert kinds.count("BatchNormalization") == 2 and kinds.count("Dropout") == 3
-    off = layer_kinds(make_network(with_model(arch="bn_dropout", batch_norm=False, dropout=0.0)))
+    off = layer_kinds(
+        make_network(tiny_model_params(arch="bn_dropout", batch_norm=False, dropout=0.0))
+    )
     assert "BatchNormalization" not in off and "Dropout" not in off
 
 
@@ -81,13 +77,13 @@ def output_shapes(model: keras.Model, kind: str) -> list[tuple]:
 
 
 def test_fast_downsamples_with_three_strided_convs_and_no_pooling():
-    model = make_network(with_model(arch="fast"))
+    model = make_network(tiny_model_params(arch="fast"))
     assert output_shapes(model, "Conv2D") == [(14, 14, 24), (7, 7, 48), (4, 4, 96)]
     assert not [kind for kind in layer_kinds(model) if "Pooling" in kind]
 
 
 def test_best_has_two_three_conv_stages_and_a_conv_as_its_dense_layer():
-    model = make_network(with_model(arch="best", dropout=0.4))
+    model = make_network(tiny_model_params(arch="best", dropout=0.4))
     assert output_shapes(model, "Conv2D") == [
         (26, 26, 32), (24, 24, 32), (12, 12, 32),
         (10, 10, 64), (8, 8, 64), (4, 4, 64),
@@ -98,8 +94,8 @@ def test_best_has_two_three_conv_stages_and_a_conv_as_its_dense_layer():
 
 
 def test_augmentation_acts_in_training_only():
-    params = with_model(
-        augment=MODEL.augment.model_copy(
+    params = tiny_model_params(
+        augment=tiny_model_params().augment.model_copy(
             update={"rotation_degrees": 20.0, "translation": 0.1, "zoom": 0.1}
         )
     )
@@ -137,21 +133,25 @@ def test_stroke_width_augmentation_leaves_the_rest_of_the_images_as_they_are():
 
 
 def test_stroke_width_augmentation_comes_first_and_only_when_asked():
-    augment = MODEL.augment.model_copy(update={"stroke_width": 0.6, "zoom": 0.1})
-    assert layer_kinds(make_network(with_model(augment=augment)))[1:3] == [
+    augment = tiny_model_params().augment.model_copy(update={"stroke_width": 0.6, "zoom": 0.1})
+    assert layer_kinds(make_network(tiny_model_params(augment=augment)))[1:3] == [
         "RandomStrokeWidth", "RandomZoom"
     ]  # fmt: skip
-    assert "RandomStrokeWidth" not in layer_kinds(make_network(MODEL))
+    assert "RandomStrokeWidth" not in layer_kinds(make_network(tiny_model_params()))
 
 
 def every_knob_model() -> keras.Model:
     model = build_model(
-        with_model(
+        tiny_model_params(
             arch="best",
             dropout=0.2,
-            augment={**MODEL.augment.model_dump(), "rotation_degrees": 10.0, "stroke_width": 0.5},
+            augment={
+                **tiny_model_params().augment.model_dump(),
+                "rotation_degrees": 10.0,
+                "stroke_width": 0.5,
+            },
         ),
-        with_train(
+        tiny_train_params(
             schedule="warmup_cosine",
             warmup_epochs=1.0,
             label_smoothing=0.1,

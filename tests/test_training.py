@@ -16,7 +16,7 @@ from mnist_pipeline.training import (
     make_loss,
     make_optimizer,
 )
-from tests.conftest import tiny_model, tiny_params
+from tests.conftest import tiny_model, tiny_model_params, tiny_params, tiny_train_params
 
 # Each image is its own index, so a batch's images say which were taken.
 IMAGES = np.arange(103, dtype=np.float32).reshape(103, 1, 1, 1)
@@ -83,32 +83,28 @@ def test_several_steps_per_call_take_every_step_and_compute_the_same_weights(mon
         assert np.array_equal(mine.numpy(), reference.numpy()), mine.path
 
 
-MODEL = model_params(tiny_params()["model"])
-TRAIN = TrainParams.model_validate(tiny_params()["train"])
-
-
-def with_train(**changes):
-    return TRAIN.model_copy(update=changes)
-
-
 @pytest.mark.parametrize(("name", "kind"), [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD")])
 def test_optimizer_follows_the_param(name, kind):
-    optimizer = make_optimizer(with_train(optimizer=name, learning_rate=0.01))
+    optimizer = make_optimizer(tiny_train_params(optimizer=name, learning_rate=0.01))
     assert type(optimizer).__name__ == kind
     assert float(optimizer.learning_rate) == pytest.approx(0.01)
 
 
 def test_cosine_decays_to_zero_and_warmup_rises_first():
-    cosine = learning_rate(with_train(schedule="cosine", epochs=4, learning_rate=0.01), 10)
+    cosine = learning_rate(tiny_train_params(schedule="cosine", epochs=4, learning_rate=0.01), 10)
     assert float(cosine(0)) == pytest.approx(0.01)
     assert float(cosine(40)) == pytest.approx(0.0, abs=1e-7)
     warm = learning_rate(
-        with_train(schedule="warmup_cosine", epochs=4, warmup_epochs=1, learning_rate=0.01), 10
+        tiny_train_params(schedule="warmup_cosine", epochs=4, warmup_epochs=1, learning_rate=0.01),
+        10,
     )
     assert float(warm(0)) < float(warm(5)) < float(warm(10)) == pytest.approx(0.01)
     assert float(warm(40)) == pytest.approx(0.0, abs=1e-7)
     short = learning_rate(
-        with_train(schedule="warmup_cosine", epochs=2, warmup_epochs=0.3, learning_rate=0.01), 10
+        tiny_train_params(
+            schedule="warmup_cosine", epochs=2, warmup_epochs=0.3, learning_rate=0.01
+        ),
+        10,
     )
     assert float(short(3)) == pytest.approx(0.01)  # the peak after 0.3 of 10 steps
 
@@ -133,7 +129,9 @@ def test_weight_averaging_ends_with_the_average_of_the_weights():
 
     def trained(momentum: float) -> keras.Model:
         keras.utils.set_random_seed(0)
-        model = build_model(MODEL, with_train(ema_momentum=momentum, learning_rate=0.01), 4)
+        model = build_model(
+            tiny_model_params(), tiny_train_params(ema_momentum=momentum, learning_rate=0.01), 4
+        )
         model.fit(images, targets, batch_size=8, epochs=2, verbose=0)
         return model
 
