@@ -30,9 +30,10 @@ uncommitted changes (``--temp`` runs carry them into every trial), and
 refuses to resume on others, whose scores would not be comparable.
 
 No pruning, from a one-off measurement (its replay script is not kept in the
-repository): on the real MNIST with tune.yaml's proxy (3 epochs on 10000 images,
-2 CPU cores) a whole-pipeline trial took 39 s, of which 8 s
-were epochs and 20 s the evaluate, report and export stages. Optuna's
+repository): on the real MNIST with tune.yaml's former proxy (3 epochs on 10000
+images, 2 CPU cores) a whole-pipeline trial took 39 s, of which 8 s
+were epochs and 20 s the evaluate, report and export stages. (That proxy is
+gone: its best trial lost to the defaults on full runs, bench/README.md.) Optuna's
 MedianPruner (5 startup trials) replayed on ten such trials' validation
 curves, in 300 orders, would have stopped trials after their first epoch and
 saved 25% of the time, but pruned the eventual best trial in 47% of the
