@@ -6,7 +6,8 @@ bagged ensemble, where `make ensemble`'s members all share the default split.
 Each run's model is read from its experiment, ``<row>-seed<seed>``; where that
 experiment is gone (``dvc exp remove``, another clone) it is run again with
 the stored overrides, which DVC's run-cache restores in seconds where it holds
-the run, and trains otherwise. The members' probabilities on the test set are
+the run, and trains otherwise. A model whose test accuracy is not the stored
+run's (trained again on other code) stops the script. The members' probabilities on the test set are
 averaged in the stored seeds' order, so the figure for N members is decided
 before any test score is seen; the first 1, 2, ... N are printed too.
 
@@ -28,24 +29,39 @@ from mnist_pipeline.atomic import write_json
 from mnist_pipeline.classifier import load_classifier
 from mnist_pipeline.dataset import Split, split_path
 from mnist_pipeline.ensemble import ensemble_metrics, member_accuracies
-from mnist_pipeline.tune import Stop, existing_experiments, run_experiment
+from mnist_pipeline.tune import Stop, run_experiment
 
 MODEL = "models/model.keras"  # paths.yaml's paths.model, as the experiments hold it
 
 
 def member_probabilities(label: str, run: dict, overrides: list[str], test: Split) -> np.ndarray:
-    """One stored run's model on the test set, its experiment restored first where it is gone."""
+    """One stored run's model on the test set; its experiment run again where it is gone."""
     name = experiment_name(label, run["seed"])
-    if name not in existing_experiments():
+    model = stored_model(name)
+    if model is None:
         settings = [f"seed={run['seed']}", *overrides]
         arguments = [word for setting in settings for word in ("-S", setting)]
         log = Path(".dvc/tmp/ensemble_of_runs") / f"{name}.log"
         if run_experiment(name, [*arguments, "evaluate"], log, Stop()).returncode != 0:
             sys.exit(f"dvc exp run {name} failed; see {log}")
+        model = stored_model(name)
     with tempfile.TemporaryDirectory() as scratch:
-        model = Path(scratch) / "model.keras"
-        model.write_bytes(dvc.api.read(MODEL, rev=name, mode="rb"))
-        return load_classifier(model).probabilities(test.x)
+        path = Path(scratch) / "model.keras"
+        path.write_bytes(model)
+        probabilities = load_classifier(path).probabilities(test.x)
+    accuracy = round(ensemble_metrics(test, [probabilities])["accuracy"], 4)
+    if accuracy != round(run["test_accuracy"], 4):
+        # Run again on other code, it trained another model: not the stored run's.
+        sys.exit(f"{name}: test accuracy {accuracy}, but the stored run had {run['test_accuracy']}")
+    return probabilities
+
+
+def stored_model(name: str) -> bytes | None:
+    """The model file of experiment ``name`` (on any commit), or None where there is none."""
+    try:
+        return dvc.api.read(MODEL, rev=name, mode="rb")
+    except Exception:  # DVC raises several types for an unknown revision
+        return None
 
 
 def main() -> None:

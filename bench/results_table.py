@@ -49,7 +49,9 @@ FIT_LINE = re.compile(rf"{re.escape(FIT_TIME)} (\d+) epochs in ([\d.]+) s")
 
 
 def commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    )
     # Results files do not count: a row's own file changes after its first seed.
     changed = ["git", "diff", "--quiet", "HEAD", "--", ".", f":!{RESULTS.relative_to(REPO)}"]
     dirty = subprocess.run(changed, cwd=REPO).returncode != 0

@@ -21,10 +21,13 @@ from mnist_pipeline.errors import os_reason
 from mnist_predict.digit_image import NoInkError, normalise_digit
 
 MAX_PIXELS = 40_000_000  # larger is almost surely a decompression bomb, not a digit
-# PNG modes libspng decodes to the same pixels as Pillow: 8-bit grey (and grey of fewer bits,
-# which Pillow also reads as "L") and 8-bit colour. Transparency, palettes, 16 bits and
-# anything else stay with Pillow.
+# PNG modes libspng decodes to the same pixels as Pillow: grey of 8 bits or fewer, and colour
+# of 8 or 16 bits (both keep a 16-bit sample's high byte). Transparency, palettes, 16-bit
+# grey and anything else stay with Pillow.
 FAST_PNG_MODES = ("L", "RGB")
+# Where a PNG can say how to turn the image (Pillow's getexif reads all three): such a file
+# goes to Pillow, since normalise_digit turns the image by Pillow's EXIF.
+ORIENTATION_CARRIERS = (b"eXIf", b"Raw profile type exif", b"XML:com.adobe.xmp")
 PARALLEL_FROM = 64  # fewer images are read sooner in this process than workers start
 
 
@@ -51,7 +54,7 @@ def read_digit(file: BinaryIO) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(file) as image:
                 _check_size(image)
-                return normalise_digit(_decoded(image, file))
+                return normalise_digit(_decoded(image))
     except UnidentifiedImageError:
         raise BadImageError("not an image (Pillow cannot identify it)") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
@@ -62,18 +65,18 @@ def read_digit(file: BinaryIO) -> np.ndarray:
         raise BadImageError(f"truncated or corrupt image ({error})") from None
 
 
-def _decoded(image: Image.Image, file: BinaryIO) -> Image.Image:
+def _decoded(image: Image.Image) -> Image.Image:
     """The image's pixels, decoded: a plain PNG by libspng, the rest by Pillow.
 
     Decoding is the largest single cost of reading a digit, and libspng decodes
     PNG, the usual format of a saved or drawn digit, about twice as fast as
-    Pillow (bench/decoders.py). Only the header has been read so far.
+    Pillow (bench/decoders.py). Only the header has been read so far, from
+    ``image.fp``: the file, or Pillow's seekable copy of a stream.
     """
     if image.format == "PNG" and image.mode in FAST_PNG_MODES and "transparency" not in image.info:
-        file.seek(0)
-        data = file.read()
-        # An eXIf chunk may turn the image (normalise_digit reads Pillow's EXIF): Pillow's.
-        if b"eXIf" not in data:
+        image.fp.seek(0)
+        data = image.fp.read()
+        if not any(carrier in data for carrier in ORIENTATION_CARRIERS):
             return Image.fromarray(pyspng.load(data, image.mode))
     image.load()
     return image
